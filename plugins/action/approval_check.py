@@ -1,0 +1,72 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Refuse to go on with a host unless the approval gate passed in this ansible-playbook run for this token, scope and host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.vars import load_extra_vars
+
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import ACTIONS
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import require_receipt
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import run_scope
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "action": {"type": "str", "required": True, "choices": list(ACTIONS)},
+    "app": {"type": "str", "required": True},
+    "version": {"type": "str", "required": True},
+    "artifact_sha256": {"type": "str", "required": True},
+    "env": {"type": "str", "required": True},
+    "system": {"type": "str"},
+    "system_class": {"type": "str"},
+    "token": {"type": "str", "no_log": True},
+    "token_file": {"type": "path"},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        host = str(task_vars.get("inventory_hostname", ""))
+        token: str | None = None
+        try:
+            policy = policy_from_inputs(task_vars, self._templar.template, set(load_extra_vars(self._loader)))
+            token = token_from_inputs(args, task_vars, self._templar.template)
+            scope = run_scope(
+                args["action"],
+                args["app"],
+                args["version"],
+                args["artifact_sha256"],
+                args["env"],
+                hosts=[host],
+                system=args["system"],
+                system_class=args["system_class"],
+            )
+            approval = require_receipt(token, policy, scope, host, check_mode=bool(self._task.check_mode))
+        except errors.ApprovalError as exc:
+            result.update(failed=True, changed=False, approval_error=exc.code, msg=f"approval check refused {host} [{exc.code}]: {exc.message}")
+            return result
+        except Exception as exc:
+            # Anything unexpected must not leak the token either.
+            message = redact(f"approval check error: {type(exc).__name__}: {exc}", token)
+            result.update(failed=True, changed=False, approval_error="APPROVAL_INTERNAL_ERROR", msg=message)
+            return result
+        result.update(
+            changed=False,
+            token_id=approval.token_id,
+            token_sha256=approval.digest,
+            change_id=approval.claims.change_id,
+            msg=f"{host} is covered by approval {approval.token_id} (change {approval.claims.change_id}) verified in this run",
+        )
+        return result

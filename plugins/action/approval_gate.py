@@ -1,0 +1,105 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Verify the approval token on the controller before any host is touched; consume it; leave a receipt for this run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.vars import load_extra_vars
+
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import ACTIONS
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import controller_identity, prune_receipts, write_receipt
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import run_scope, verify_token
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "action": {"type": "str", "required": True, "choices": list(ACTIONS)},
+    "app": {"type": "str", "required": True},
+    "version": {"type": "str", "required": True},
+    "artifact_sha256": {"type": "str", "required": True},
+    "env": {"type": "str", "required": True},
+    "hosts": {"type": "list", "elements": "str"},
+    "system": {"type": "str"},
+    "system_class": {"type": "str"},
+    "run_id": {"type": "str"},
+    "token": {"type": "str", "no_log": True},
+    "token_file": {"type": "path"},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        token: str | None = None
+        try:
+            policy = policy_from_inputs(task_vars, self._templar.template, set(load_extra_vars(self._loader)))
+            token = token_from_inputs(args, task_vars, self._templar.template)
+            scope = run_scope(
+                args["action"],
+                args["app"],
+                args["version"],
+                args["artifact_sha256"],
+                args["env"],
+                # The play's hosts after --limit; a magic variable, so -e cannot replace it.
+                hosts=args["hosts"] if args["hosts"] else task_vars.get("ansible_play_hosts_all", []),
+                system=args["system"],
+                system_class=args["system_class"],
+            )
+            identity = controller_identity()
+            run_id = args["run_id"] or f"ansible-playbook-{identity.label}"
+            check_mode = bool(self._task.check_mode)
+            ledger = ConsumptionLedger(policy.ledger_dir)
+            now = datetime.now(UTC)
+            approval = verify_token(token, policy, now=now, scope=scope, ledger=ledger, run_id=run_id)
+            resumed = False
+            if not check_mode:
+                outcome = ledger.consume(approval.token_id, approval.digest, approval.claims.change_id, run_id, now)
+                resumed = outcome.resumed
+            prune_receipts(policy.ledger_dir)
+            write_receipt(policy.ledger_dir, identity, approval, run_id, check_mode)
+        except errors.ApprovalError as exc:
+            result.update(failed=True, changed=False, approval_error=exc.code, msg=f"approval refused [{exc.code}]: {exc.message}")
+            return result
+        except Exception as exc:
+            # Anything unexpected must not leak the token either.
+            message = redact(f"approval gate error: {type(exc).__name__}: {exc}", token)
+            result.update(failed=True, changed=False, approval_error="APPROVAL_INTERNAL_ERROR", msg=message)
+            return result
+
+        summary = approval.summary()
+        if check_mode:
+            state = "verified in check mode, not consumed"
+        elif resumed:
+            state = f"resumed by run {run_id}"
+        else:
+            state = f"consumed by run {run_id}"
+        # An allow-list of fields: the token and signature bytes never enter the result.
+        result.update(
+            changed=not check_mode and not resumed,
+            token_id=summary["token_id"],
+            token_sha256=summary["token_sha256"],
+            change_id=summary["change_id"],
+            system_class=summary["system_class"],
+            signer_roles=summary["signer_roles"],
+            signers=summary["signers"],
+            hosts=summary["hosts"],
+            not_after=summary["not_after"],
+            lead_working_days=summary["lead_working_days"],
+            run_id=run_id,
+            consumed=not check_mode,
+            resumed=resumed,
+            msg=f"approval {summary['token_id']} for change {summary['change_id']} valid: {', '.join(summary['signer_roles'])} signed; {state}",
+        )
+        return result

@@ -1,0 +1,79 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Evaluate every host's facts against its spec on the controller, write the fleet reports, return the verdict."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.vars import load_extra_vars
+
+from ansible_collections.opsgate.release.plugins.action.preflight_validate_spec import read_specs
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.evaluation import evaluate_fleet
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.reports import summary_table, write_reports
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.spec_schema import SpecError, validate_specs
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import host_input, spec_from_extra_vars
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "hosts": {"type": "list", "elements": "str", "required": True},
+    "facts_var": {"type": "str", "default": "__preflight_host_facts"},
+    "probes_var": {"type": "str", "default": "__preflight_probes"},
+    "resolve_var": {"type": "str", "default": "__preflight_resolve"},
+    "report_dir": {"type": "path", "default": "reports"},
+    "fail_mode": {"type": "str", "default": "hosts", "choices": ["hosts", "run"]},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        result["changed"] = False
+        problem = spec_from_extra_vars(set(load_extra_vars(self._loader)))
+        if problem:
+            return {**result, "failed": True, "msg": problem}
+        hostvars = task_vars["hostvars"]
+        # Validated again here: this task may run without the validation play (e.g. from another playbook).
+        try:
+            specs = validate_specs(read_specs(args["hosts"], hostvars, self._templar.template))
+        except SpecError as exc:
+            return {**result, "failed": True, "msg": str(exc), "errors": exc.errors}
+
+        def registered(host: str, name: str) -> Any:
+            # Registered results are data, not templates: read them as they are.
+            variables = hostvars.raw_get(host) if hasattr(hostvars, "raw_get") else hostvars[host]
+            return variables.get(name)
+
+        inputs = {
+            host: host_input(
+                host, specs[host], registered(host, args["facts_var"]), registered(host, args["probes_var"]), registered(host, args["resolve_var"])
+            )
+            for host in args["hosts"]
+        }
+        verdict = evaluate_fleet(inputs)
+        report_dir = os.path.abspath(args["report_dir"])
+        paths = write_reports(verdict, report_dir)
+        table = summary_table(verdict)
+        summary = verdict.summary()
+        result.update(
+            ready=verdict.ready,
+            hosts={host: {"ready": v.ready} for host, v in verdict.hosts.items()},
+            not_ready=verdict.not_ready(),
+            summary=summary,
+            summary_table=table,
+            reports=paths,
+            report_dir=report_dir,
+            msg=f"{summary['hosts_ready']}/{summary['hosts']} hosts ready; reports in {report_dir}",
+        )
+        if not verdict.ready and args["fail_mode"] == "run":
+            result["failed"] = True
+            result["msg"] = f"preflight failed: not ready: {', '.join(verdict.not_ready())}; reports in {report_dir}\n{table}"
+        return result

@@ -1,0 +1,54 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Validate every target host's readiness spec on the controller, before any host is contacted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.vars import load_extra_vars
+
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.facts_request import facts_request
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.spec_schema import SpecError, validate_specs
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import SPEC_VAR, spec_from_extra_vars
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "hosts": {"type": "list", "elements": "str", "required": True},
+}
+
+
+def read_specs(hosts: list[str], hostvars: Any, template: Any) -> dict[str, Any]:
+    """Each host's templated spec (None when the host has none)."""
+    specs: dict[str, Any] = {}
+    for host in hosts:
+        variables = hostvars[host]
+        specs[host] = template(variables[SPEC_VAR]) if SPEC_VAR in variables else None
+    return specs
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        result["changed"] = False
+        problem = spec_from_extra_vars(set(load_extra_vars(self._loader)))
+        if problem:
+            return {**result, "failed": True, "msg": problem, "errors": [problem]}
+        if not args["hosts"]:
+            return {**result, "failed": True, "msg": "no target hosts: the host pattern matched nothing", "errors": ["hosts: empty"]}
+        specs = read_specs(args["hosts"], task_vars["hostvars"], self._templar.template)
+        try:
+            normalised = validate_specs(specs)
+        except SpecError as exc:
+            return {**result, "failed": True, "msg": str(exc), "errors": exc.errors}
+        result["specs"] = normalised
+        result["requests"] = {host: facts_request(spec) for host, spec in normalised.items()}
+        result["msg"] = f"readiness spec valid for {len(normalised)} host(s)"
+        return result

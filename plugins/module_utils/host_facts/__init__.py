@@ -1,0 +1,5 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Host facts read from /proc, /sys and /etc under a root path, one file per subset; ``collect`` runs them."""

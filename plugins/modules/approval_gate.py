@@ -1,0 +1,174 @@
+#!/usr/bin/python
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This file holds only the documentation: the work is done on the controller by plugins/action/approval_gate.py.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: approval_gate
+short_description: Verify and consume a multi-party approval token before any host is touched
+version_added: 0.1.0
+description:
+  - Runs on the controller only. Verifies the approval token against the policy C(opsgate_approval_policy) from the inventory,
+    checks that it approves exactly this run (action, app, version, artifact digest, environment, host set after C(--limit)),
+    records it as consumed in the controller ledger and leaves a receipt bound to this C(ansible-playbook) process.
+  - Checks, in order, each failing with its own stable code (see docs/approvals.md) - the token decodes; the claims are well formed;
+    every signature is by a distinct, current approver key and verifies; no person signed twice; the requester did not sign;
+    every role the system class needs reached its threshold; now is inside the window; the plan was filed at least
+    C(min_lead_working_days) working days before the window (weekends and listed holidays do not count); every scope claim
+    equals this run; the token was not consumed by another run.
+  - The token is read from O(token) or O(token_file), else from the variables C(opsgate_approval_token) (the token, or C(@path))
+    or C(opsgate_approval_token_file). It never appears in the result; the result carries its id and sha256.
+  - The policy must not be given as an extra var; the task fails if it is.
+  - In check mode the token is verified but not consumed, and the receipt only allows check-mode changes.
+  - Host-changing tasks call M(opsgate.release.approval_check) (or the receipt check in their own action plugin), so
+    skipping this task with C(--skip-tags) or C(--start-at-task) stops them too.
+options:
+  action:
+    description: What this run does; must equal the token's C(action) claim.
+    type: str
+    required: true
+    choices: [deploy, gray_release, rollback]
+  app:
+    description: The application this run deploys; must equal the C(app) claim.
+    type: str
+    required: true
+  version:
+    description: The version this run deploys; must equal the C(version) claim.
+    type: str
+    required: true
+  artifact_sha256:
+    description: sha256 of the artifact this run deploys; must equal the C(artifact_sha256) claim.
+    type: str
+    required: true
+  env:
+    description: The environment, for example C(prod); must equal the C(env) claim.
+    type: str
+    required: true
+  hosts:
+    description:
+      - The hosts this run changes; must equal the C(hosts) claim as a set.
+      - Default is C(ansible_play_hosts_all), the hosts of the play after C(--limit).
+    type: list
+    elements: str
+  system:
+    description: When given, must equal the C(system) claim.
+    type: str
+  system_class:
+    description: When given, must equal the C(system_class) claim (so a token cannot claim a class with fewer required roles).
+    type: str
+  run_id:
+    description:
+      - Identifies this run in the consumption ledger. A rerun with the same run id may resume with the same token; any other use is refused.
+      - Default is an id unique to this C(ansible-playbook) process, so a new run needs a new token.
+    type: str
+  token:
+    description: The approval token. Prefer the variable C(opsgate_approval_token) from C(-e @token.json) or an AWX credential.
+    type: str
+  token_file:
+    description: Path of a file holding the token (raw, or the JSON written by C(opsgate-approval sign --format vars)).
+    type: path
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: verifies without consuming the token
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+notes:
+  - Run it once per play, before any task that touches a host (the role M(opsgate.release.approval_gate) does so with C(run_once) and C(any_errors_fatal)).
+  - The ledger and receipts live in the policy's C(ledger_dir) on the controller.
+seealso:
+  - module: opsgate.release.approval_check
+author:
+  - opsgate.release contributors
+"""
+
+EXAMPLES = r"""
+- name: Verify the change approval before any host is touched
+  opsgate.release.approval_gate:
+    action: deploy
+    app: accounts-api
+    version: 1.4.2
+    artifact_sha256: "{{ release_artifact_sha256 }}"
+    env: prod
+    system_class: core_business
+  run_once: true
+  any_errors_fatal: true
+"""
+
+RETURN = r"""
+token_id:
+  description: The id of the verified token.
+  returned: success
+  type: str
+  sample: apv-4bb6182e6a31f45b
+token_sha256:
+  description: sha256 of the token string; what logs and archives record instead of the token.
+  returned: success
+  type: str
+change_id:
+  description: The change the token approves.
+  returned: success
+  type: str
+  sample: CHG-2025-0117
+system_class:
+  description: The system class whose policy applied.
+  returned: success
+  type: str
+signer_roles:
+  description: The roles that signed.
+  returned: success
+  type: list
+  elements: str
+  sample: [business_head, it_head, ops_director, risk_compliance]
+signers:
+  description: Key id, owner and role of every signature.
+  returned: success
+  type: list
+  elements: dict
+hosts:
+  description: The approved host set.
+  returned: success
+  type: list
+  elements: str
+not_after:
+  description: End of the approved window (UTC).
+  returned: success
+  type: str
+lead_working_days:
+  description: Working days between filing the plan and the window.
+  returned: success
+  type: int
+run_id:
+  description: The run id recorded in the ledger.
+  returned: success
+  type: str
+consumed:
+  description: Whether the token is recorded as used (false in check mode).
+  returned: success
+  type: bool
+resumed:
+  description: Whether this run resumed a token it had consumed before.
+  returned: success
+  type: bool
+approval_error:
+  description: Stable code of the unmet condition, for example C(APPROVAL_EXPIRED).
+  returned: failure
+  type: str
+  sample: APPROVAL_ROLE_MISSING
+"""

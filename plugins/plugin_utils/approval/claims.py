@@ -1,0 +1,143 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The claims an approval binds: which change, which artifact, which hosts, when."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from . import errors
+
+ACTIONS = ("deploy", "gray_release", "rollback")
+CLAIM_KEYS = (
+    "token_id",
+    "change_id",
+    "system",
+    "system_class",
+    "action",
+    "app",
+    "version",
+    "artifact_sha256",
+    "env",
+    "hosts",
+    "plan_filed_at",
+    "not_before",
+    "not_after",
+    "requested_by",
+    "reports",
+)
+REPORT_KEYS = ("test", "acceptance")
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,63}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MAX_TEXT = 256
+
+
+@dataclass(frozen=True)
+class Claims:
+    token_id: str
+    change_id: str
+    system: str
+    system_class: str
+    action: str
+    app: str
+    version: str
+    artifact_sha256: str
+    env: str
+    hosts: tuple[str, ...]
+    plan_filed_at: datetime
+    not_before: datetime
+    not_after: datetime
+    requested_by: str
+    reports: dict[str, str]
+
+
+def new_token_id() -> str:
+    return "apv-" + secrets.token_hex(8)
+
+
+def format_timestamp(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("timestamp must carry a time zone")
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(value: Any, path: str, code: str = errors.CLAIMS_INVALID) -> datetime:
+    """ISO-8601 UTC with seconds and a ``Z``: one spelling per instant, so signed bytes are stable."""
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
+        raise errors.ApprovalError(code, f"{path} must be an ISO-8601 UTC timestamp like 2025-03-14T18:00:00Z, got {value!r}")
+    try:
+        return datetime.strptime(value, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise errors.ApprovalError(code, f"{path} is not a real date and time: {value!r}") from None
+
+
+def _text(claims: dict[str, Any], key: str) -> str:
+    value = claims[key]
+    if not isinstance(value, str) or not value.strip() or value != value.strip() or len(value) > _MAX_TEXT:
+        raise errors.ApprovalError(
+            errors.CLAIMS_INVALID, f"claims.{key} must be a non-empty string without surrounding spaces (max {_MAX_TEXT}), got {value!r}"
+        )
+    return value
+
+
+def validate_hosts(value: Any, path: str, code: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not value:
+        raise errors.ApprovalError(code, f"{path} must be a non-empty list of host names, got {value!r}")
+    for index, host in enumerate(value):
+        if not isinstance(host, str) or not host.strip() or host != host.strip():
+            raise errors.ApprovalError(code, f"{path}[{index}] must be a host name, got {host!r}")
+    return tuple(value)
+
+
+def validate_claims(claims: dict[str, Any]) -> Claims:
+    """Check the shape of every claim; the error names the claim (key path) and the value."""
+    missing = [key for key in CLAIM_KEYS if key not in claims]
+    if missing:
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims lack {', '.join(missing)}")
+    unknown = sorted(set(claims) - set(CLAIM_KEYS))
+    if unknown:
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims have unknown keys {', '.join(unknown)}")
+    token_id = claims["token_id"]
+    if not isinstance(token_id, str) or not _TOKEN_ID.fullmatch(token_id):
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims.token_id must be 8-64 characters of [A-Za-z0-9._-], got {token_id!r}")
+    action = claims["action"]
+    if action not in ACTIONS:
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims.action must be one of {', '.join(ACTIONS)}, got {action!r}")
+    digest = claims["artifact_sha256"]
+    if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims.artifact_sha256 must be 64 lowercase hex characters, got {digest!r}")
+    hosts = validate_hosts(claims["hosts"], "claims.hosts", errors.CLAIMS_INVALID)
+    if list(hosts) != sorted(set(hosts)):
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, "claims.hosts must be sorted and without duplicates")
+    reports = claims["reports"]
+    if not isinstance(reports, dict) or set(reports) != set(REPORT_KEYS):
+        keys = sorted(reports) if isinstance(reports, dict) else type(reports).__name__
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims.reports must have exactly the keys test and acceptance (Art. 18), got {keys}")
+    for key in REPORT_KEYS:
+        ref = reports[key]
+        if not isinstance(ref, str) or not ref.strip():
+            raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims.reports.{key} must name the {key} report, got {ref!r}")
+    return Claims(
+        token_id=token_id,
+        change_id=_text(claims, "change_id"),
+        system=_text(claims, "system"),
+        system_class=_text(claims, "system_class"),
+        action=action,
+        app=_text(claims, "app"),
+        version=_text(claims, "version"),
+        artifact_sha256=digest,
+        env=_text(claims, "env"),
+        hosts=hosts,
+        plan_filed_at=parse_timestamp(claims["plan_filed_at"], "claims.plan_filed_at"),
+        not_before=parse_timestamp(claims["not_before"], "claims.not_before"),
+        not_after=parse_timestamp(claims["not_after"], "claims.not_after"),
+        requested_by=_text(claims, "requested_by"),
+        reports={key: reports[key] for key in REPORT_KEYS},
+    )

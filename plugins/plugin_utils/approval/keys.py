@@ -1,0 +1,87 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Ed25519 keys of approvers: key ids, loading public keys from the policy, private keys from PEM files."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from . import errors
+
+KEYID_BYTES = 16
+
+
+def raw_public_bytes(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def keyid_of(public_key: Ed25519PublicKey) -> str:
+    """Hex of the first 16 bytes of sha256 over the raw 32-byte public key."""
+    return hashlib.sha256(raw_public_bytes(public_key)).digest()[:KEYID_BYTES].hex()
+
+
+def public_key_text(public_key: Ed25519PublicKey) -> str:
+    """The form the policy stores: base64 of the raw 32 bytes (one line, easy to paste into YAML)."""
+    return base64.b64encode(raw_public_bytes(public_key)).decode("ascii")
+
+
+def load_public_key(text: str) -> Ed25519PublicKey:
+    """PEM (SubjectPublicKeyInfo) or base64 of the raw 32 bytes. Raises ValueError naming what is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("empty public key")
+    stripped = text.strip()
+    if stripped.startswith("-----BEGIN"):
+        try:
+            key = serialization.load_pem_public_key(stripped.encode("ascii"))
+        except (ValueError, TypeError, UnicodeEncodeError) as exc:
+            raise ValueError(f"not a readable PEM public key ({exc.__class__.__name__})") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError(f"PEM holds a {type(key).__name__}, not an Ed25519 public key")
+        return key
+    try:
+        raw = base64.b64decode(stripped, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("neither PEM nor base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"base64 decodes to {len(raw)} bytes, a raw Ed25519 public key has 32")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def verify_signature(public_key: Ed25519PublicKey, sig: bytes, payload: bytes) -> bool:
+    try:
+        public_key.verify(sig, payload)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def generate_private_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def private_key_pem(private_key: Ed25519PrivateKey, passphrase: bytes | None) -> bytes:
+    encryption: serialization.KeySerializationEncryption
+    encryption = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
+    return private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
+def load_private_key(pem: bytes, passphrase: bytes | None, source: str) -> Ed25519PrivateKey:
+    """Load an approver's key; the error names the file, never its content."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=passphrase or None)
+    except TypeError:
+        if passphrase:
+            raise errors.ApprovalError(errors.KEY_FILE_INVALID, f"{source}: the key is not encrypted but a passphrase was given") from None
+        raise errors.ApprovalError(errors.KEY_FILE_INVALID, f"{source}: the key is encrypted; give --passphrase-file or OPSGATE_APPROVAL_PASSPHRASE") from None
+    except ValueError:
+        raise errors.ApprovalError(errors.KEY_FILE_INVALID, f"{source}: not a readable PEM private key, or the passphrase is wrong") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise errors.ApprovalError(errors.KEY_FILE_INVALID, f"{source}: holds a {type(key).__name__}, not an Ed25519 private key")
+    return key

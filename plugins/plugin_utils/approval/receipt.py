@@ -1,0 +1,205 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Proof, bound to one ``ansible-playbook`` process, that the approval gate passed in this run.
+
+Extra vars outrank every other variable, so no variable or fact can prove a verification.
+A receipt is a file in the controller's ledger directory named after the controller process
+(pid and kernel start time, so a recycled pid never matches) and the token id. Action plugins
+run in worker processes forked from that process, so ``os.getppid()`` names it in the gate
+and in every later task. A host-changing action plugin calls :func:`require_receipt` before
+it changes anything: skipping the gate (``--skip-tags``, ``--start-at-task``), faking a
+variable, or reusing an earlier run's receipt all leave it without a receipt for this process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import errors
+from .claims import format_timestamp, parse_timestamp, validate_claims
+from .envelope import decode_token
+from .policy import Policy
+from .verification import RunScope, VerifiedApproval, check_scope, verify_token
+
+RECEIPT_DIR = "receipts"
+
+
+@dataclass(frozen=True)
+class ControllerIdentity:
+    pid: int
+    start_time: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.pid}-{self.start_time}"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    controller: ControllerIdentity
+    token_id: str
+    token_sha256: str
+    run_id: str
+    check_mode: bool
+    hosts: tuple[str, ...]
+    verified_at: datetime
+    path: str
+
+
+def _start_time(pid: int) -> str:
+    if os.path.isdir("/proc/self"):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+                stat = handle.read()
+        except OSError:
+            return "gone"
+        # Field 22 (starttime, clock ticks since boot); the command name before ")" may hold spaces.
+        fields = stat.rsplit(")", 1)[-1].split()
+        return fields[19] if len(fields) > 19 else "unknown"
+    result = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, check=False)
+    return "-".join(result.stdout.split()) or "gone"
+
+
+def controller_identity(pid: int | None = None) -> ControllerIdentity:
+    """The ansible-playbook process: the parent of the worker running an action plugin."""
+    pid = os.getppid() if pid is None else pid
+    return ControllerIdentity(pid=pid, start_time=_start_time(pid))
+
+
+def _receipt_directory(ledger_dir: str) -> str:
+    # One directory per controller host: a shared ledger_dir must not mix up (or prune) another host's pids.
+    return os.path.join(ledger_dir, RECEIPT_DIR, socket.gethostname())
+
+
+def _receipt_path(ledger_dir: str, identity: ControllerIdentity, token_id: str) -> str:
+    return os.path.join(_receipt_directory(ledger_dir), f"{identity.label}--{token_id}.json")
+
+
+def write_receipt(ledger_dir: str, identity: ControllerIdentity, approval: VerifiedApproval, run_id: str, check_mode: bool) -> str:
+    """Record that ``approval`` passed the gate in the run ``identity``; atomic via os.replace."""
+    directory = _receipt_directory(ledger_dir)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    path = _receipt_path(ledger_dir, identity, approval.token_id)
+    claims = approval.claims
+    body = {
+        "controller": {"pid": identity.pid, "start_time": identity.start_time},
+        "token_id": claims.token_id,
+        "token_sha256": approval.digest,
+        "change_id": claims.change_id,
+        "run_id": run_id,
+        "check_mode": check_mode,
+        "scope": {
+            "action": claims.action,
+            "app": claims.app,
+            "version": claims.version,
+            "artifact_sha256": claims.artifact_sha256,
+            "env": claims.env,
+            "hosts": list(claims.hosts),
+        },
+        "verified_at": format_timestamp(approval.verified_at),
+    }
+    fd, temp = tempfile.mkstemp(prefix=".receipt-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(body, handle, sort_keys=True)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    return path
+
+
+def _read_receipt(path: str, identity: ControllerIdentity) -> Receipt | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data: dict[str, Any] = json.load(handle)
+        controller = data["controller"]
+        if controller["pid"] != identity.pid or controller["start_time"] != identity.start_time:
+            return None
+        return Receipt(
+            controller=identity,
+            token_id=str(data["token_id"]),
+            token_sha256=str(data["token_sha256"]),
+            run_id=str(data["run_id"]),
+            check_mode=bool(data["check_mode"]),
+            hosts=tuple(data["scope"]["hosts"]),
+            verified_at=parse_timestamp(data["verified_at"], f"{path}: verified_at", errors.RECEIPT_MISMATCH),
+            path=path,
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise errors.ApprovalError(errors.RECEIPT_MISMATCH, f"approval receipt {path} is unreadable") from None
+
+
+def prune_receipts(ledger_dir: str) -> int:
+    """Remove this host's receipts whose controller process is gone; they can never match again."""
+    directory = _receipt_directory(ledger_dir)
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        label = name.split("--", 1)[0]
+        pid_text, _, start = label.partition("-")
+        if not name.endswith(".json") or not pid_text.isdigit():
+            continue
+        if _start_time(int(pid_text)) != start:
+            try:
+                os.unlink(os.path.join(directory, name))
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def require_receipt(
+    token: str,
+    policy: Policy,
+    scope: RunScope,
+    host: str,
+    check_mode: bool = False,
+    identity: ControllerIdentity | None = None,
+) -> VerifiedApproval:
+    """Refuse unless the approval gate passed in this controller process for this token, scope and host.
+
+    The token's signatures and policy rules are checked again (the window as of the gate's
+    verification, so a rollout that started inside its window may finish). ``scope.hosts`` is
+    ignored: ``host`` is the one host about to change and must be in the approved set.
+    """
+    identity = controller_identity() if identity is None else identity
+    # Validated before it names a file: a token id never walks out of the receipt directory.
+    token_id = validate_claims(decode_token(token).claims).token_id
+    receipt = _read_receipt(_receipt_path(policy.ledger_dir, identity, token_id), identity)
+    if receipt is None:
+        raise errors.ApprovalError(
+            errors.RECEIPT_MISSING,
+            f"no approval receipt for token {token_id} in this ansible-playbook run (pid {identity.pid}): "
+            "the opsgate.release.approval_gate task did not pass in this run (skipped by --skip-tags/--start-at-task, or failed); "
+            "variables cannot stand in for it",
+        )
+    if receipt.check_mode and not check_mode:
+        raise errors.ApprovalError(errors.RECEIPT_CHECK_MODE, f"token {token_id} was verified in check mode in this run; a real change needs a real gate run")
+    approval = verify_token(token, policy, now=receipt.verified_at)
+    if approval.digest != receipt.token_sha256:
+        raise errors.ApprovalError(
+            errors.RECEIPT_MISMATCH, f"the token now in use (sha256 {approval.digest[:16]}…) is not the one the gate verified in this run"
+        )
+    check_scope(approval.claims, dataclasses.replace(scope, hosts=approval.claims.hosts))
+    if host not in approval.claims.hosts or host not in receipt.hosts:
+        raise errors.ApprovalError(
+            errors.RECEIPT_HOST_NOT_COVERED,
+            f"host {host} is not among the {len(approval.claims.hosts)} hosts approved by token {token_id} (change {approval.claims.change_id})",
+        )
+    return approval

@@ -1,0 +1,315 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Every check a token must pass, in one function shared by the Ansible gate and the approvers' CLI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from .canonical import signing_payload
+from .claims import ACTIONS, Claims, format_timestamp, validate_claims, validate_hosts
+from .envelope import Envelope, decode_token, token_digest
+from .keys import verify_signature
+from .policy import Approver, Policy
+from .working_days import working_days_between
+
+if TYPE_CHECKING:
+    from .consumption_ledger import ConsumptionLedger
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHOWN_HOSTS = 10
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """What this run is about to do; each field must equal the token's claim."""
+
+    action: str
+    app: str
+    version: str
+    artifact_sha256: str
+    env: str
+    hosts: tuple[str, ...]
+    system: str | None = None
+    system_class: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "app": self.app,
+            "version": self.version,
+            "artifact_sha256": self.artifact_sha256,
+            "env": self.env,
+            "hosts": list(self.hosts),
+        }
+
+
+def run_scope(
+    action: Any,
+    app: Any,
+    version: Any,
+    artifact_sha256: Any,
+    env: Any,
+    hosts: Any,
+    system: Any = None,
+    system_class: Any = None,
+) -> RunScope:
+    """Build a RunScope from task arguments or CLI options, naming the bad field."""
+    if action not in ACTIONS:
+        raise errors.ApprovalError(errors.SCOPE_INVALID, f"run action must be one of {', '.join(ACTIONS)}, got {action!r}")
+    for name, value in (("app", app), ("version", version), ("env", env)):
+        if not isinstance(value, str) or not value.strip():
+            raise errors.ApprovalError(errors.SCOPE_INVALID, f"run {name} must be a non-empty string, got {value!r}")
+    if not isinstance(artifact_sha256, str) or not _SHA256.fullmatch(artifact_sha256.lower()):
+        raise errors.ApprovalError(errors.SCOPE_INVALID, f"run artifact_sha256 must be 64 hex characters, got {artifact_sha256!r}")
+    host_names = validate_hosts(list(hosts) if isinstance(hosts, list | tuple | set | frozenset) else hosts, "run hosts", errors.SCOPE_INVALID)
+    return RunScope(
+        action=action,
+        app=app,
+        version=str(version),
+        artifact_sha256=artifact_sha256.lower(),
+        env=env,
+        hosts=tuple(sorted(set(host_names))),
+        system=system or None,
+        system_class=system_class or None,
+    )
+
+
+@dataclass(frozen=True)
+class Signer:
+    keyid: str
+    owner: str
+    role: str
+
+
+@dataclass(frozen=True)
+class VerifiedApproval:
+    """A token that passed every check. Holds no token text and no signature bytes."""
+
+    claims: Claims
+    digest: str
+    signers: tuple[Signer, ...]
+    lead_working_days: int
+    verified_at: datetime
+
+    @property
+    def token_id(self) -> str:
+        return self.claims.token_id
+
+    def summary(self) -> dict[str, Any]:
+        """Safe to print, log and archive."""
+        claims = self.claims
+        return {
+            "token_id": claims.token_id,
+            "token_sha256": self.digest,
+            "change_id": claims.change_id,
+            "system": claims.system,
+            "system_class": claims.system_class,
+            "action": claims.action,
+            "app": claims.app,
+            "version": claims.version,
+            "artifact_sha256": claims.artifact_sha256,
+            "env": claims.env,
+            "hosts": list(claims.hosts),
+            "requested_by": claims.requested_by,
+            "not_before": format_timestamp(claims.not_before),
+            "not_after": format_timestamp(claims.not_after),
+            "plan_filed_at": format_timestamp(claims.plan_filed_at),
+            "lead_working_days": self.lead_working_days,
+            "reports": dict(claims.reports),
+            "signers": [{"keyid": s.keyid, "owner": s.owner, "role": s.role} for s in self.signers],
+            "signer_roles": sorted({s.role for s in self.signers}),
+            "verified_at": format_timestamp(self.verified_at),
+        }
+
+
+def _hosts_list(hosts: Iterable[str]) -> str:
+    items = sorted(hosts)
+    if not items:
+        return "none"
+    shown = ", ".join(items[:_SHOWN_HOSTS])
+    return shown if len(items) <= _SHOWN_HOSTS else f"{shown} and {len(items) - _SHOWN_HOSTS} more"
+
+
+def _check_keys(envelope: Envelope, policy: Policy) -> list[Approver]:
+    if not envelope.signatures:
+        raise errors.ApprovalError(errors.NO_SIGNATURES, "the token carries no signatures: nobody has approved it yet")
+    seen: set[str] = set()
+    approvers: list[Approver] = []
+    for entry in envelope.signatures:
+        if entry.keyid in seen:
+            raise errors.ApprovalError(errors.KEY_DUPLICATE, f"key {entry.keyid} signed more than once: each key counts once")
+        seen.add(entry.keyid)
+        retired = policy.retired_keys.get(entry.keyid)
+        if retired is not None:
+            when = f" on {retired.retired_on.isoformat()}" if retired.retired_on else ""
+            why = f" ({retired.reason})" if retired.reason else ""
+            raise errors.ApprovalError(
+                errors.KEY_RETIRED,
+                f"key {entry.keyid} of {retired.owner} was removed from the policy{when}{why}: its signature no longer counts, have the change signed again",
+            )
+        approver = policy.approvers.get(entry.keyid)
+        if approver is None:
+            raise errors.ApprovalError(errors.KEY_UNKNOWN, f"key {entry.keyid} is not an approver key in opsgate_approval_policy.approvers")
+        approvers.append(approver)
+    return approvers
+
+
+def _check_signatures(envelope: Envelope, approvers: list[Approver]) -> None:
+    payload = signing_payload(envelope.claims)
+    failed = [approver for approver, entry in zip(approvers, envelope.signatures, strict=True) if not verify_signature(approver.public_key, entry.sig, payload)]
+    if not failed:
+        return
+    if len(failed) == len(approvers) and len(approvers) > 1:
+        raise errors.ApprovalError(
+            errors.CLAIMS_TAMPERED,
+            f"none of the {len(approvers)} signatures matches the claims: the claims were changed after signing",
+        )
+    first = failed[0]
+    raise errors.ApprovalError(
+        errors.SIGNATURE_INVALID,
+        f"signature of key {first.keyid} ({first.owner}, {first.role}) does not verify over the claims ({len(failed)} of {len(approvers)} invalid)",
+    )
+
+
+def _check_signers(claims: Claims, approvers: list[Approver]) -> None:
+    by_owner: dict[str, Approver] = {}
+    for approver in approvers:
+        other = by_owner.get(approver.owner)
+        if other is not None:
+            raise errors.ApprovalError(
+                errors.OWNER_DUPLICATE,
+                f"{approver.owner} signed with two keys, {other.keyid} ({other.role}) and {approver.keyid} ({approver.role}): one person counts once",
+            )
+        by_owner[approver.owner] = approver
+    if claims.requested_by in by_owner:
+        approver = by_owner[claims.requested_by]
+        raise errors.ApprovalError(
+            errors.REQUESTER_SIGNED,
+            f"the requester {claims.requested_by} signed as {approver.role} (key {approver.keyid}): a requester may not approve their own change",
+        )
+
+
+def _check_roles(claims: Claims, approvers: list[Approver], policy: Policy) -> int:
+    system_class = policy.classes.get(claims.system_class)
+    if system_class is None:
+        raise errors.ApprovalError(
+            errors.CLASS_UNKNOWN, f"system_class {claims.system_class!r} is not in opsgate_approval_policy.classes ({', '.join(sorted(policy.classes))})"
+        )
+    counts: dict[str, int] = {}
+    for approver in approvers:
+        counts[approver.role] = counts.get(approver.role, 0) + 1
+    for role, needed in sorted(system_class.roles.items()):
+        have = counts.get(role, 0)
+        if have == 0:
+            raise errors.ApprovalError(
+                errors.ROLE_MISSING,
+                f"role {role} must approve changes to {claims.system_class} systems but has not signed (signed: {', '.join(sorted(counts)) or 'none'})",
+            )
+        if have < needed:
+            raise errors.ApprovalError(errors.THRESHOLD_NOT_MET, f"role {role} needs {needed} signatures for {claims.system_class}, has {have}")
+    return system_class.min_lead_working_days
+
+
+def _check_window(claims: Claims, policy: Policy, now: datetime) -> None:
+    if claims.not_after <= claims.not_before:
+        raise errors.ApprovalError(
+            errors.WINDOW_INVALID, f"not_after {format_timestamp(claims.not_after)} is not after not_before {format_timestamp(claims.not_before)}"
+        )
+    length = claims.not_after - claims.not_before
+    if length > timedelta(hours=policy.max_window_hours):
+        raise errors.ApprovalError(
+            errors.WINDOW_TOO_LONG, f"window {length.total_seconds() / 3600:g} h is longer than max_window_hours {policy.max_window_hours:g}"
+        )
+    leeway = timedelta(seconds=policy.clock_leeway_seconds)
+    if now < claims.not_before - leeway:
+        raise errors.ApprovalError(
+            errors.NOT_YET_VALID,
+            f"the window opens at {format_timestamp(claims.not_before)}, now is {format_timestamp(now)} (leeway {policy.clock_leeway_seconds} s)",
+        )
+    if now > claims.not_after + leeway:
+        raise errors.ApprovalError(
+            errors.EXPIRED,
+            f"the window closed at {format_timestamp(claims.not_after)}, now is {format_timestamp(now)} (leeway {policy.clock_leeway_seconds} s)",
+        )
+
+
+def _check_lead_time(claims: Claims, policy: Policy, required: int) -> int:
+    filed = claims.plan_filed_at.astimezone(policy.timezone).date()
+    install = claims.not_before.astimezone(policy.timezone).date()
+    if claims.plan_filed_at > claims.not_before:
+        raise errors.ApprovalError(
+            errors.LEAD_TIME_TOO_SHORT,
+            f"plan_filed_at {format_timestamp(claims.plan_filed_at)} is after not_before {format_timestamp(claims.not_before)}",
+        )
+    lead = working_days_between(filed, install, policy.holidays, policy.working_weekends)
+    if lead < required:
+        raise errors.ApprovalError(
+            errors.LEAD_TIME_TOO_SHORT,
+            f"plan filed {filed.isoformat()} for installation {install.isoformat()} leaves {lead} working days in between "
+            f"({policy.timezone.key}, weekends and holidays excluded), {claims.system_class} needs {required}",
+        )
+    return lead
+
+
+def check_scope(claims: Claims, scope: RunScope) -> None:
+    """Each scope claim must equal the run; the error code names the field that differs."""
+    pairs = (
+        ("action", errors.ACTION_MISMATCH, claims.action, scope.action),
+        ("app", errors.APP_MISMATCH, claims.app, scope.app),
+        ("version", errors.VERSION_MISMATCH, claims.version, scope.version),
+        ("artifact_sha256", errors.DIGEST_MISMATCH, claims.artifact_sha256, scope.artifact_sha256),
+        ("env", errors.ENV_MISMATCH, claims.env, scope.env),
+    )
+    for name, code, approved, running in pairs:
+        if approved != running:
+            raise errors.ApprovalError(code, f"{name} differs: the token approves {approved!r}, this run has {running!r}")
+    if scope.system is not None and scope.system != claims.system:
+        raise errors.ApprovalError(errors.SYSTEM_MISMATCH, f"system differs: the token approves {claims.system!r}, this run has {scope.system!r}")
+    if scope.system_class is not None and scope.system_class != claims.system_class:
+        raise errors.ApprovalError(
+            errors.SYSTEM_CLASS_MISMATCH, f"system_class differs: the token approves {claims.system_class!r}, this run has {scope.system_class!r}"
+        )
+    approved_hosts, run_hosts = set(claims.hosts), set(scope.hosts)
+    if approved_hosts != run_hosts:
+        raise errors.ApprovalError(
+            errors.HOSTS_MISMATCH,
+            f"host set differs (check --limit): the run targets {len(run_hosts)} hosts, the token approves {len(approved_hosts)}; "
+            f"not approved: {_hosts_list(run_hosts - approved_hosts)}; approved but not targeted: {_hosts_list(approved_hosts - run_hosts)}",
+        )
+
+
+def verify_token(
+    token: str,
+    policy: Policy,
+    now: datetime,
+    scope: RunScope | None = None,
+    ledger: ConsumptionLedger | None = None,
+    run_id: str | None = None,
+) -> VerifiedApproval:
+    """Run every check; return the verified approval or raise ApprovalError with the first unmet condition.
+
+    ``scope`` None skips the scope checks (the CLI before the run is known); ``ledger`` None skips
+    the replay check. Consuming is a separate, atomic step (ConsumptionLedger.consume).
+    """
+    envelope = decode_token(token)
+    claims = validate_claims(envelope.claims)
+    approvers = _check_keys(envelope, policy)
+    _check_signatures(envelope, approvers)
+    _check_signers(claims, approvers)
+    required_lead = _check_roles(claims, approvers, policy)
+    _check_window(claims, policy, now)
+    lead = _check_lead_time(claims, policy, required_lead)
+    if scope is not None:
+        check_scope(claims, scope)
+    digest = token_digest(token)
+    if ledger is not None:
+        ledger.check_unused(claims.token_id, run_id)
+    signers = tuple(Signer(a.keyid, a.owner, a.role) for a in approvers)
+    return VerifiedApproval(claims=claims, digest=digest, signers=signers, lead_working_days=lead, verified_at=now)

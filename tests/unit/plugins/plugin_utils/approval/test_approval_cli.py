@@ -1,0 +1,179 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""bin/opsgate-approval end to end, as approvers run it: subprocesses, real files, no Ansible."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+BIN = Path(__file__).resolve().parents[5] / "bin" / "opsgate-approval"
+ROLES = {"alice": "business_head", "bob": "it_head", "carol": "risk_compliance", "dave": "ops_director"}
+ARTIFACT = "5e" * 32
+
+
+def _cli(tmp: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    # A fake "ansible" package that cannot be imported proves the CLI never needs Ansible.
+    environment = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp / "no-ansible"), "HOME": str(tmp), **(env or {})}
+    return subprocess.run([sys.executable, str(BIN), *args], cwd=tmp, input=stdin, capture_output=True, text=True, env=environment, check=False)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    blocker = tmp_path / "no-ansible" / "ansible"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('the approvers CLI must not import ansible')\n")
+    (tmp_path / "alice.pass").write_text("correct horse battery staple\n")
+    entries = []
+    for owner, role in ROLES.items():
+        options = ["--passphrase-file", "alice.pass"] if owner == "alice" else []
+        env = {"OPSGATE_APPROVAL_PASSPHRASE": "bob's secret"} if owner == "bob" else None
+        done = _cli(tmp_path, "keygen", "--owner", owner, "--role", role, "--out", f"{owner}.key", *options, env=env)
+        assert done.returncode == 0, done.stderr
+        entries.append(json.loads(done.stdout))
+    policy = {
+        "approvers": entries,
+        "classes": {"core_business": {"roles": dict.fromkeys(ROLES.values(), 1)}, "decision_support": {"roles": {"ops_director": 1}}},
+        "ledger_dir": str(tmp_path / "ledger"),
+    }
+    (tmp_path / "policy.json").write_text(json.dumps(policy))
+    return tmp_path
+
+
+def _request(tmp: Path, out: str = "request.token") -> None:
+    now = datetime.now(UTC)
+    done = _cli(
+        tmp,
+        "request",
+        "--change-id", "CHG-2025-0200",
+        "--system", "accounts",
+        "--system-class", "core_business",
+        "--action", "deploy",
+        "--app", "accounts-api",
+        "--version", "2.0.1",
+        "--artifact-sha256", ARTIFACT.upper(),
+        "--env", "prod",
+        "--hosts", "web2,web1",
+        "--hosts", "web3",
+        "--plan-filed-at", _iso(now - timedelta(days=14)),
+        "--not-before", (now - timedelta(hours=1)).astimezone().isoformat(timespec="seconds"),
+        "--not-after", _iso(now + timedelta(hours=3)),
+        "--requested-by", "erin",
+        "--test-report", "TR-88",
+        "--acceptance-report", "UAT-12",
+        "--out", out,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def _sign_all(tmp: Path) -> Path:
+    _request(tmp)
+    current = "request.token"
+    for number, owner in enumerate(ROLES, start=1):
+        options = ["--passphrase-file", "alice.pass"] if owner == "alice" else []
+        env = {"OPSGATE_APPROVAL_PASSPHRASE": "bob's secret"} if owner == "bob" else None
+        output_format = ["--format", "vars"] if number == len(ROLES) else []
+        done = _cli(tmp, "sign", "--key", f"{owner}.key", "--in", current, "--out", f"signed-{number}.token", *options, *output_format, env=env)
+        assert done.returncode == 0, done.stderr
+        assert "accounts-api" in done.stderr  # the approver sees what they sign
+        current = f"signed-{number}.token"
+    return tmp / current
+
+
+SCOPE = ["--action", "deploy", "--app", "accounts-api", "--version", "2.0.1", "--artifact-sha256", ARTIFACT, "--env", "prod", "--hosts", "web1,web2,web3"]
+
+
+def test_keygen_writes_private_keys_0600_and_encrypts_with_a_passphrase(workspace: Path) -> None:
+    for owner in ROLES:
+        assert _mode(workspace / f"{owner}.key") == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in (workspace / "alice.key").read_bytes()
+    assert b"ENCRYPTED PRIVATE KEY" in (workspace / "bob.key").read_bytes()
+    assert b"BEGIN PRIVATE KEY" in (workspace / "carol.key").read_bytes()
+    again = _cli(workspace, "keygen", "--owner", "carol", "--role", "risk_compliance", "--out", "carol.key")
+    assert again.returncode == 2
+    assert "exists; pass --force" in again.stderr
+
+
+def test_request_sign_four_times_and_verify(workspace: Path) -> None:
+    final = _sign_all(workspace)
+    for path in [workspace / "request.token", *workspace.glob("signed-*.token")]:
+        assert _mode(path) == 0o600, path
+    token = json.loads(final.read_text())["opsgate_approval_token"]
+    done = _cli(workspace, "verify", "--in", final.name, "--policy", "policy.json", *SCOPE)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["signer_roles"] == sorted(ROLES.values())
+    assert summary["hosts"] == ["web1", "web2", "web3"]
+    assert summary["scope_checked"] is True
+    assert token not in done.stdout + done.stderr
+    # The same token, piped on stdin.
+    piped = _cli(workspace, "verify", "--policy", "policy.json", stdin=token)
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["scope_checked"] is False
+
+
+def test_verify_refuses_with_the_plugin_codes(workspace: Path) -> None:
+    final = _sign_all(workspace)
+    wrong = [*SCOPE[:5], "2.0.2", *SCOPE[6:]]
+    done = _cli(workspace, "verify", "--in", final.name, "--policy", "policy.json", *wrong)
+    assert done.returncode == 2
+    assert "REFUSED APPROVAL_VERSION_MISMATCH: version differs: the token approves '2.0.1', this run has '2.0.2'" in done.stderr
+    partial = _cli(workspace, "verify", "--in", "signed-3.token", "--policy", "policy.json")
+    assert partial.returncode == 2
+    assert "REFUSED APPROVAL_ROLE_MISSING: role ops_director" in partial.stderr
+
+
+def test_verify_reads_the_policy_from_yaml_group_vars(workspace: Path) -> None:
+    yaml = pytest.importorskip("yaml")
+    final = _sign_all(workspace)
+    policy = json.loads((workspace / "policy.json").read_text())
+    (workspace / "all.yml").write_text(yaml.safe_dump({"opsgate_approval_policy": policy}))
+    env = {"PYTHONPATH": f"{workspace / 'no-ansible'}{os.pathsep}{Path(yaml.__file__).parent.parent}"}
+    done = _cli(workspace, "verify", "--in", final.name, "--policy", "all.yml", env=env)
+    assert done.returncode == 0, done.stderr
+
+
+def test_sign_refuses_wrong_passphrase_and_a_second_signature(workspace: Path) -> None:
+    _request(workspace)
+    wrong = _cli(workspace, "sign", "--key", "bob.key", "--in", "request.token", "--out", "x.token", env={"OPSGATE_APPROVAL_PASSPHRASE": "guess"})
+    assert wrong.returncode == 2
+    assert "APPROVAL_KEY_FILE_INVALID: bob.key: not a readable PEM private key, or the passphrase is wrong" in wrong.stderr
+    missing = _cli(workspace, "sign", "--key", "alice.key", "--in", "request.token", "--out", "x.token")
+    assert "the key is encrypted; give --passphrase-file" in missing.stderr
+    assert _cli(workspace, "sign", "--key", "dave.key", "--in", "request.token", "--out", "d.token").returncode == 0
+    twice = _cli(workspace, "sign", "--key", "dave.key", "--in", "d.token", "--out", "dd.token")
+    assert twice.returncode == 2
+    assert "APPROVAL_ALREADY_SIGNED" in twice.stderr
+
+
+def test_inspect_names_signers_but_shows_no_token_or_signature(workspace: Path) -> None:
+    final = _sign_all(workspace)
+    token = json.loads(final.read_text())["opsgate_approval_token"]
+    done = _cli(workspace, "inspect", "--in", final.name, "--policy", "policy.json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert [s["owner"] for s in shown["signatures"]] == list(ROLES)
+    assert shown["claims"]["artifact_sha256"] == ARTIFACT
+    assert token.split(".", 1)[1][100:140] not in done.stdout
+    assert "sig" not in {key for s in shown["signatures"] for key in s}
+
+
+def test_the_cli_is_an_executable_script() -> None:
+    assert os.access(BIN, os.X_OK)
+    assert BIN.read_text().startswith("#!/usr/bin/env python3\n")

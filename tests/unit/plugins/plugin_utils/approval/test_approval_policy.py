@@ -1,0 +1,110 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Policy validation with key paths, the working-day rule and canonical JSON."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from typing import Any
+
+import pytest
+from approval_kit import ApprovalKit
+
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import SIGNING_DOMAIN, canonical_json, signing_payload
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.policy import parse_policy
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.working_days import working_days_between
+
+
+def _mutated(change: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(ApprovalKit().policy_raw())
+    change(raw)
+    return raw
+
+
+POLICY_ERRORS = [
+    ("empty_approvers", lambda r: r.update(approvers=[]), "opsgate_approval_policy.approvers: must be a non-empty list"),
+    ("typo_top_key", lambda r: r.update(min_lead_workdays=3), "opsgate_approval_policy: unknown keys min_lead_workdays"),
+    ("missing_classes", lambda r: r.pop("classes"), "opsgate_approval_policy: lacks classes"),
+    (
+        "bad_public_key",
+        lambda r: r["approvers"][2].update(public_key="bm90IGEga2V5"),
+        "opsgate_approval_policy.approvers[2].public_key: not an Ed25519 public key",
+    ),
+    (
+        "keyid_mismatch",
+        lambda r: r["approvers"][1].update(keyid="0" * 32),
+        "opsgate_approval_policy.approvers[1].keyid: '00000000000000000000000000000000' does not match",
+    ),
+    ("approver_lacks_role", lambda r: r["approvers"][0].pop("role"), "opsgate_approval_policy.approvers[0]: lacks role"),
+    ("duplicate_key", lambda r: r["approvers"].append(dict(r["approvers"][0])), "opsgate_approval_policy.approvers[5]: keyid"),
+    (
+        "zero_threshold",
+        lambda r: r["classes"]["core_business"]["roles"].update(it_head=0),
+        "opsgate_approval_policy.classes.core_business.roles.it_head: must be an integer >= 1, got 0",
+    ),
+    ("class_without_roles", lambda r: r["classes"].update(web={}), "opsgate_approval_policy.classes.web.roles: must map at least one role"),
+    ("bad_holiday", lambda r: r.update(holidays=["2025-13-01"]), "opsgate_approval_policy.holidays[0]: must be a date YYYY-MM-DD, got '2025-13-01'"),
+    ("negative_lead", lambda r: r.update(min_lead_working_days=-1), "opsgate_approval_policy.min_lead_working_days: must be an integer >= 0, got -1"),
+    ("bad_timezone", lambda r: r.update(timezone="Mars/Olympus"), "opsgate_approval_policy.timezone: must be an IANA time zone"),
+    ("zero_window", lambda r: r.update(max_window_hours=0), "opsgate_approval_policy.max_window_hours: must be a number > 0, got 0"),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "fragment"), POLICY_ERRORS, ids=[e[0] for e in POLICY_ERRORS])
+def test_policy_error_names_the_key_path_and_value(name: str, change: Any, fragment: str) -> None:
+    with pytest.raises(errors.ApprovalError) as caught:
+        parse_policy(_mutated(change))
+    assert caught.value.code == errors.POLICY_INVALID
+    assert fragment in caught.value.message
+
+
+def test_policy_defaults_and_yaml_dates() -> None:
+    raw = ApprovalKit().policy_raw()
+    for key in ("min_lead_working_days", "max_window_hours", "clock_leeway_seconds", "holidays"):
+        raw.pop(key)
+    raw["holidays"] = [date(2025, 10, 1), "2025-10-02"]
+    policy = parse_policy(raw)
+    assert policy.classes["core_business"].min_lead_working_days == 3
+    assert policy.classes["decision_support"].min_lead_working_days == 1
+    assert policy.max_window_hours == 24
+    assert policy.clock_leeway_seconds == 300
+    assert policy.holidays == frozenset({date(2025, 10, 1), date(2025, 10, 2)})
+
+
+def test_policy_accepts_pem_public_keys() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    kit = ApprovalKit()
+    raw = kit.policy_raw()
+    key = kit.approvers["alice"].key.public_key()
+    raw["approvers"][0]["public_key"] = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    assert parse_policy(raw).approvers[kit.approvers["alice"].keyid].owner == "alice"
+
+
+@pytest.mark.parametrize(
+    ("filed", "install", "holidays", "expected"),
+    [
+        (date(2025, 3, 3), date(2025, 3, 7), [], 3),  # Mon -> Fri: Tue, Wed, Thu
+        (date(2025, 3, 3), date(2025, 3, 6), [], 2),  # Mon -> Thu
+        (date(2025, 3, 6), date(2025, 3, 11), [], 2),  # Thu -> Tue: Fri, Mon (weekend skipped)
+        (date(2025, 3, 7), date(2025, 3, 13), [], 3),  # Fri -> Thu: Mon, Tue, Wed
+        (date(2025, 3, 3), date(2025, 3, 7), [date(2025, 3, 5)], 2),  # a Wednesday holiday
+        (date(2025, 9, 29), date(2025, 10, 9), [date(2025, 10, d) for d in range(1, 9)], 1),  # National Day week: only Tue 30 Sep
+        (date(2025, 3, 7), date(2025, 3, 7), [], 0),
+        (date(2025, 3, 7), date(2025, 3, 8), [], 0),
+    ],
+)
+def test_working_days_strictly_between(filed: date, install: date, holidays: list[date], expected: int) -> None:
+    assert working_days_between(filed, install, frozenset(holidays)) == expected
+
+
+def test_canonical_json_is_one_byte_string_per_value() -> None:
+    first = canonical_json({"b": [1, "ü"], "a": {"y": True, "x": None}})
+    second = canonical_json({"a": {"x": None, "y": True}, "b": [1, "ü"]})
+    assert first == second == '{"a":{"x":null,"y":true},"b":[1,"ü"]}'.encode()
+    with pytest.raises(ValueError, match=r"\$.v: floats are not allowed"):
+        canonical_json({"v": 1.5})
+    assert signing_payload({"a": 1}) == SIGNING_DOMAIN + b'{"a":1}'
