@@ -16,7 +16,14 @@ step "1. Host record of this machine (host_facts: model, CPUs, memory, NICs, HBA
 "$bin/ansible-playbook" -i inventories/local/hosts.yml playbooks/host_inventory.yml \
     -e "opsgate_report_dir=$out/reports" > "$out/host_inventory.log" 2>&1 \
     || { cat "$out/host_inventory.log"; exit 1; }
-grep -o '"msg": ".*"' "$out/host_inventory.log" | sed 's/^"msg": "//; s/"$//' || \
-    sed -n '/Show the summary line/,/PLAY RECAP/p' "$out/host_inventory.log" | grep -v '^\(TASK\|PLAY\)'
+sed -n '/Show the summary line/,/^$/p' "$out/host_inventory.log" | sed -n 's/^ *msg: //p; s/^        //p' | tr -d "'" 
 
-step "done: host record in $out/reports/inventory/"
+step "2. Preflight of this machine against inventories/local's readiness spec"
+"$bin/ansible-playbook" -i inventories/local/hosts.yml playbooks/preflight.yml \
+    -e "opsgate_report_dir=$out/reports" > "$out/preflight.log" 2>&1 \
+    || { cat "$out/preflight.log"; echo "preflight failed: see $out/reports/readiness.md"; exit 1; }
+sed -n '/Print the readiness summary/,/^$/p' "$out/preflight.log" | sed -n 's/^    - //p' | tr -d "'" 
+
+step "done"
+echo "  readiness report: $out/reports/readiness.html (also .md, .json, junit.xml)"
+echo "  host records:     $out/reports/inventory/"
