@@ -1,0 +1,84 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Validate the rollout plan, cut the play's hosts into batches and find where this run starts, on the controller only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.vars import load_extra_vars
+
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.errors import ApprovalError
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import policy_from_inputs
+from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.batches import batches_fingerprint, plan_batches
+from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.failure_budget import allowed_failures
+from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.plan import ROLLOUT_VAR, RolloutPlanError, validate_rollout
+from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state import RolloutStateError, read_state, start_point, state_path
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "rollout": {"type": "dict", "required": True},
+    "hosts": {"type": "list", "elements": "str"},
+    "app": {"type": "str", "required": True},
+    "env": {"type": "str", "required": True},
+    "release_id": {"type": "str", "required": True},
+    "token_id": {"type": "str", "required": True},
+    "resume": {"type": "bool", "default": False},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        # The play's hosts after --limit by default: a magic variable, so -e cannot replace it.
+        hosts = args["hosts"] if args["hosts"] else list(task_vars.get("ansible_play_hosts_all", []))
+        try:
+            plan = validate_rollout(args["rollout"], ROLLOUT_VAR)
+            batches = plan_batches(hosts, plan.steps)
+        except RolloutPlanError as exc:
+            result.update(failed=True, changed=False, error_path=exc.path, msg=f"invalid rollout plan: {exc}")
+            return result
+        fingerprint = batches_fingerprint(batches)
+        try:
+            # Next to the token ledger, from the inventory's policy: extra vars cannot move it.
+            ledger_dir = policy_from_inputs(task_vars, self._templar.template, set(load_extra_vars(self._loader))).ledger_dir
+            path = state_path(ledger_dir, args["app"], args["env"])
+            existing = read_state(path)
+            start = start_point(existing, args["release_id"], args["token_id"], fingerprint, args["resume"])
+        except ApprovalError as exc:
+            result.update(failed=True, changed=False, msg=f"rollout state unavailable [{exc.code}]: {exc.message}")
+            return result
+        except RolloutStateError as exc:
+            result.update(failed=True, changed=False, msg=f"rollout refused: {exc}")
+            return result
+        fleet = sum(len(batch.hosts) for batch in batches)
+        switched = list(existing.hosts_switched) if args["resume"] and existing is not None else []
+        result.update(
+            changed=False,
+            batches=[batch.as_dict() for batch in batches],
+            batches_fingerprint=fingerprint,
+            start_batch=start,
+            hosts_switched=switched,
+            state_path=path,
+            health={
+                "interval": plan.health.interval,
+                "consecutive_successes": plan.health.consecutive_successes,
+                "failure_limit": plan.health.failure_limit,
+                "timeout": plan.health.timeout,
+            },
+            failure_budget=plan.failure_budget.describe(),
+            allowed_failures=allowed_failures(plan.failure_budget, fleet),
+            msg=(
+                f"{fleet} host(s) in {len(batches)} batch(es) ({', '.join(str(len(b.hosts)) for b in batches)}); "
+                + (f"resuming at batch {start + 1}" if args["resume"] else "starting at batch 1")
+                + f"; failure budget {plan.failure_budget.describe()} = {allowed_failures(plan.failure_budget, fleet)} host(s)"
+            ),
+        )
+        return result
