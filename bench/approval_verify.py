@@ -37,7 +37,7 @@ HOSTS = [f"app{n:03d}.prod.example" for n in range(50)]
 
 def _median_ms(action: Callable[[], object], rounds: int) -> float:
     samples = []
-    for _ in range(rounds):
+    for _round in range(rounds):
         start = time.perf_counter_ns()
         action()
         samples.append((time.perf_counter_ns() - start) / 1e6)
@@ -46,7 +46,7 @@ def _median_ms(action: Callable[[], object], rounds: int) -> float:
 
 def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    keys = {owner: Ed25519PrivateKey.generate() for owner, _ in SIGNERS}
+    keys = {owner: Ed25519PrivateKey.generate() for owner, _role in SIGNERS}
     raw_policy = {
         "approvers": [
             {"keyid": keyid_of(keys[o].public_key()), "owner": o, "role": r, "public_key": public_key_text(keys[o].public_key())} for o, r in SIGNERS
@@ -72,12 +72,12 @@ def main() -> int:
         "reports": {"test": "TR-1", "acceptance": "UAT-1"},
     }
     payload = signing_payload(claims)
-    signatures = [SignatureEntry(keyid_of(keys[o].public_key()), keys[o].sign(payload)) for o, _ in SIGNERS]
+    signatures = [SignatureEntry(keyid_of(keys[o].public_key()), keys[o].sign(payload)) for o, _role in SIGNERS]
     token = encode_token(claims, signatures)
     policy = parse_policy(raw_policy)
     scope = run_scope("deploy", "accounts-api", "1.4.2", "3f" * 32, "prod", HOSTS)
     now = datetime(2025, 3, 7, 13, tzinfo=UTC)
-    public_keys = [keys[o].public_key() for o, _ in SIGNERS]
+    public_keys = [keys[o].public_key() for o, _role in SIGNERS]
 
     def raw_verifies() -> None:
         for public_key, entry in zip(public_keys, signatures, strict=True):

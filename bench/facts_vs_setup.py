@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -130,7 +129,7 @@ def ansible_hardware_network() -> Callable[[], dict[str, Any]]:
 def median_ms(function: Callable[[], Any], runs: int) -> float:
     function()  # warm caches and imports
     samples = []
-    for _ in range(runs):
+    for _run in range(runs):
         started = time.perf_counter()
         function()
         samples.append((time.perf_counter() - started) * 1000)
@@ -144,7 +143,7 @@ def end_to_end(runs: int) -> dict[str, float]:
     results = {}
     for module in ("ansible.builtin.ping", "ansible.builtin.setup", "opsgate.release.host_facts"):
         samples = []
-        for _ in range(runs):
+        for _run in range(runs):
             started = time.perf_counter()
             done = subprocess.run([*base, module], cwd=REPO, env=env, capture_output=True, text=True, check=False)
             samples.append((time.perf_counter() - started) * 1000)
@@ -171,7 +170,7 @@ def main() -> None:
     bare = median_ms(lambda: replay(operations), args.runs)
 
     print(f"host: {os.uname().nodename}  kernel {os.uname().release}  cpus {os.cpu_count()}  python {sys.version.split()[0]}")
-    print(f"file system operations per collect: {len(operations)} ({sum(1 for o, _ in operations if o == 'read')} reads)")
+    print(f"file system operations per collect: {len(operations)} ({sum(1 for o, _path in operations if o == 'read')} reads)")
     print(f"(a) host_facts hardware subsets      median {ours:8.2f} ms")
     print(f"(b) ansible-core hardware+network    median {theirs:8.2f} ms")
     print(f"(c) bare reads of the same paths     median {bare:8.2f} ms")

@@ -14,9 +14,9 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "localhost/opsgate-debian12:latest"
@@ -46,7 +46,8 @@ def start(prefix: str, count: int, workdir: Path) -> dict[str, str]:
         _podman("run", "-d", "--name", name, "--hostname", name, "--systemd=always", "--label", "opsgate-bench=1", IMAGE, "/sbin/init")
     addresses: dict[str, str] = {}
     for name in names:
-        _podman("exec", name, "sh", "-c", f"mkdir -p /root/.ssh && printf '%s' '{pub.strip()}' > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys")
+        authorize = f"mkdir -p /root/.ssh && printf '%s' '{pub.strip()}' > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys"
+        _podman("exec", name, "sh", "-c", authorize)
         info = json.loads(_podman("inspect", name))[0]
         addresses[name] = info["NetworkSettings"]["IPAddress"]
     deadline = time.monotonic() + 120

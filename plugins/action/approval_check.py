@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
@@ -37,7 +38,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         host = str(task_vars.get("inventory_hostname", ""))
         token: str | None = None
         try:
@@ -57,6 +58,8 @@ class ActionModule(ActionBase):
         except errors.ApprovalError as exc:
             result.update(failed=True, changed=False, approval_error=exc.code, msg=f"approval check refused {host} [{exc.code}]: {exc.message}")
             return result
+        except errors.MissingLibraryError as exc:
+            raise AnsibleActionFail(exc.message) from None
         except Exception as exc:
             # Anything unexpected must not leak the token either.
             message = redact(f"approval check error: {type(exc).__name__}: {exc}", token)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
@@ -41,7 +42,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         token: str | None = None
         try:
             policy = policy_from_inputs(task_vars, self._templar.template, set(load_extra_vars(self._loader)))
@@ -72,6 +73,8 @@ class ActionModule(ActionBase):
         except errors.ApprovalError as exc:
             result.update(failed=True, changed=False, approval_error=exc.code, msg=f"approval refused [{exc.code}]: {exc.message}")
             return result
+        except errors.MissingLibraryError as exc:
+            raise AnsibleActionFail(exc.message) from None
         except Exception as exc:
             # Anything unexpected must not leak the token either.
             message = redact(f"approval gate error: {type(exc).__name__}: {exc}", token)

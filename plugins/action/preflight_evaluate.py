@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.opsgate.release.plugins.action.preflight_validate_spec import read_specs
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.evaluation import evaluate_fleet
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.libraries import MissingLibraryError
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.reports import summary_table, write_reports
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.spec_schema import SpecError, validate_specs
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import host_input, spec_from_extra_vars
@@ -35,7 +37,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         result["changed"] = False
         problem = spec_from_extra_vars(set(load_extra_vars(self._loader)))
         if problem:
@@ -46,6 +48,8 @@ class ActionModule(ActionBase):
             specs = validate_specs(read_specs(args["hosts"], hostvars, self._templar.template))
         except SpecError as exc:
             return {**result, "failed": True, "msg": str(exc), "errors": exc.errors}
+        except MissingLibraryError as exc:
+            raise AnsibleActionFail(exc.message) from None
 
         def registered(host: str, name: str) -> Any:
             # Registered results are data, not templates: read them as they are.
@@ -58,7 +62,10 @@ class ActionModule(ActionBase):
             )
             for host in args["hosts"]
         }
-        verdict = evaluate_fleet(inputs)
+        try:
+            verdict = evaluate_fleet(inputs)
+        except MissingLibraryError as exc:
+            raise AnsibleActionFail(exc.message) from None
         report_dir = os.path.abspath(args["report_dir"])
         paths = write_reports(verdict, report_dir)
         table = summary_table(verdict)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.facts_request import facts_request
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.libraries import MissingLibraryError
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.spec_schema import SpecError, validate_specs
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import SPEC_VAR, spec_from_extra_vars
 
@@ -36,7 +38,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         result["changed"] = False
         problem = spec_from_extra_vars(set(load_extra_vars(self._loader)))
         if problem:
@@ -46,9 +48,12 @@ class ActionModule(ActionBase):
         specs = read_specs(args["hosts"], task_vars["hostvars"], self._templar.template)
         try:
             normalised = validate_specs(specs)
+            requests = {host: facts_request(spec) for host, spec in normalised.items()}
         except SpecError as exc:
             return {**result, "failed": True, "msg": str(exc), "errors": exc.errors}
+        except MissingLibraryError as exc:
+            raise AnsibleActionFail(exc.message) from None
         result["specs"] = normalised
-        result["requests"] = {host: facts_request(spec) for host, spec in normalised.items()}
+        result["requests"] = requests
         result["msg"] = f"readiness spec valid for {len(normalised)} host(s)"
         return result

@@ -75,7 +75,7 @@ attributes:
 seealso:
   - module: opsgate.release.approval_gate
 author:
-  - opsgate.release contributors
+  - Opsgate Release Contributors (@opsgate)
 """
 
 EXAMPLES = r"""

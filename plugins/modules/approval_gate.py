@@ -95,7 +95,7 @@ notes:
 seealso:
   - module: opsgate.release.approval_check
 author:
-  - opsgate.release contributors
+  - Opsgate Release Contributors (@opsgate)
 """
 
 EXAMPLES = r"""

@@ -21,7 +21,7 @@ description:
     so a hung NFS mount cannot hang the play.
   - See C(docs/host-facts.md) in the collection for where each value comes from.
 author:
-  - opsgate.release contributors
+  - Opsgate Release Contributors (@opsgate)
 attributes:
   check_mode:
     support: full
@@ -152,7 +152,7 @@ ansible_facts:
               type: str
               returned: always
               sample: kvm
-            container: {description: Container engine (V(podman), V(docker), or C(container=) of PID 1) or null., type: str, returned: always, sample: podman}
+            container: {description: "Container engine (V(podman), V(docker), or C(container=) of PID 1) or null.", type: str, returned: always, sample: podman}
         cpu:
           description: Processors from C(/proc/cpuinfo) and cpufreq.
           returned: when the subset is selected
@@ -195,7 +195,7 @@ ansible_facts:
               sample: physical
             mac: {description: MAC address., type: str, returned: always, sample: "b8:59:9f:12:34:56"}
             mtu: {description: MTU in bytes., type: int, returned: always, sample: 9000}
-            operstate: {description: RFC 2863 state (up, down, unknown, lowerlayerdown...)., type: str, returned: always, sample: up}
+            operstate: {description: "RFC 2863 state (up, down, unknown, lowerlayerdown...).", type: str, returned: always, sample: up}
             carrier: {description: Link detected; null when the interface is administratively down., type: bool, returned: always, sample: true}
             speed_mbps: {description: Link speed in Mbit/s; null when unknown or the link is down., type: int, returned: always, sample: 25000}
             duplex: {description: V(full) or V(half); null when unknown., type: str, returned: always, sample: full}
@@ -229,13 +229,13 @@ ansible_facts:
           contains:
             host: {description: SCSI host of the port., type: str, returned: always, sample: host1}
             type: {description: Always V(fc)., type: str, returned: always, sample: fc}
-            wwpn: {description: Port WWN, 16 lower-case hex digits without C(0x)., type: str, returned: always, sample: 21000024ff7e1a2b}
-            wwnn: {description: Node WWN, 16 lower-case hex digits without C(0x)., type: str, returned: always, sample: 20000024ff7e1a2b}
+            wwpn: {description: "Port WWN, 16 lower-case hex digits without C(0x).", type: str, returned: always, sample: 21000024ff7e1a2b}
+            wwnn: {description: "Node WWN, 16 lower-case hex digits without C(0x).", type: str, returned: always, sample: 20000024ff7e1a2b}
             port_state: {description: "fc_host C(port_state): Online, Linkdown, ...", type: str, returned: always, sample: Online}
             port_type: {description: fc_host C(port_type)., type: str, returned: always, sample: NPort (fabric via point-to-point)}
             speed_gbps: {description: Negotiated speed in Gbit/s; null when unknown., type: int, returned: always, sample: 32}
             supported_speeds_gbps: {description: Supported speeds in Gbit/s., type: list, elements: int, returned: always, sample: [32, 16, 8]}
-            model: {description: Card model (qla2xxx C(model_name), lpfc C(modelname))., type: str, returned: always, sample: QLE2742}
+            model: {description: "Card model (qla2xxx C(model_name), lpfc C(modelname)).", type: str, returned: always, sample: QLE2742}
             model_description:
               description: Card description (C(model_desc) / C(modeldesc)).
               type: str
@@ -271,13 +271,13 @@ ansible_facts:
               sample: sas
             model: {description: Device model., type: str, returned: always, sample: ST1200MM0099}
             vendor: {description: SCSI vendor., type: str, returned: always, sample: SEAGATE}
-            serial: {description: Serial (C(device/serial), C(serial) or SCSI VPD page 0x80)., type: str, returned: always, sample: WFK0ABCD}
+            serial: {description: "Serial (C(device/serial), C(serial) or SCSI VPD page 0x80).", type: str, returned: always, sample: WFK0ABCD}
             wwn:
               description: C(wwid) as the kernel gives it (V(naa.5000c500a1b2c3d4), V(eui.…)); for multipath the WWID after C(mpath-).
               type: str
               returned: always
               sample: naa.5000c500a1b2c3d4
-            holders: {description: Devices built on this one (md, dm)., type: list, elements: str, returned: always, sample: [dm-0]}
+            holders: {description: "Devices built on this one (md, dm).", type: list, elements: str, returned: always, sample: [dm-0]}
             slaves: {description: Devices this one is built on., type: list, elements: str, returned: always, sample: [sdb, sdc]}
             md_level: {description: RAID level of an md device., type: str, returned: always, sample: raid1}
             dm_name: {description: Name of a device-mapper device., type: str, returned: always, sample: mpatha}
@@ -314,11 +314,9 @@ ansible_facts:
             machine_id: {description: C(/etc/machine-id)., type: str, returned: always, sample: 3d1219c7c4c5404aaa1f6d2a48adfda4}
             timezone: {description: C(/etc/timezone) or the zone C(/etc/localtime) links to., type: str, returned: always, sample: Asia/Shanghai}
             uptime_seconds: {description: Seconds since boot., type: int, returned: always, sample: 86400}
-            selinux: {description: V(enforcing), V(permissive) or V(disabled)., type: str, returned: always, sample: enforcing}
+            selinux: {description: "V(enforcing), V(permissive) or V(disabled).", type: str, returned: always, sample: enforcing}
             dns:
-              description: C(/etc/resolv.conf) - C(nameservers)
-              C(search): null
-              C(options).: null
+              description: "C(/etc/resolv.conf): C(nameservers), C(search) and C(options)."
               type: dict
               returned: always
               sample: {nameservers: [10.0.0.53], options: [], search: [example.com]}

@@ -70,7 +70,7 @@ seealso:
   - module: opsgate.release.preflight_validate_spec
   - module: opsgate.release.host_facts
 author:
-  - opsgate.release contributors
+  - Opsgate Release Contributors (@opsgate)
 """
 
 EXAMPLES = r"""

@@ -46,7 +46,7 @@ seealso:
   - module: opsgate.release.preflight_evaluate
   - module: opsgate.release.host_facts
 author:
-  - opsgate.release contributors
+  - Opsgate Release Contributors (@opsgate)
 """
 
 EXAMPLES = r"""

@@ -21,7 +21,7 @@ done
 
 cd "$work"
 listed=$(ANSIBLE_CONFIG=/dev/null ANSIBLE_COLLECTIONS_PATH="$work/collections" "$bin/ansible-doc" -l opsgate.release 2>/dev/null | awk '{print $1}' | sort)
-expected=$(cd "$root/plugins/modules" && ls *.py 2>/dev/null | sed 's/\.py$//; s/^/opsgate.release./' | sort)
+expected=$(find "$root/plugins/modules" -maxdepth 1 -name '*.py' -printf '%f\n' | sed 's/\.py$//; s/^/opsgate.release./' | sort)
 if [ "$listed" != "$expected" ]; then
     echo "installed collection lists modules:"; echo "$listed"; echo "expected:"; echo "$expected"; exit 1
 fi

@@ -3,7 +3,7 @@
 # sequence, and fail if any failed. Leaves no container behind either way.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 export PATH="$root/.venv/bin:$PATH"
 export ANSIBLE_HOME="$HOME/.ansible"
 mkdir -p "$HOME"

@@ -59,3 +59,21 @@ class ApprovalError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class MissingLibraryError(Exception):
+    """A Python library the approval code needs is not installed where it runs.
+
+    Not an ApprovalError: nothing was refused, the controller lacks a package. Action plugins
+    turn it into a failed task (AnsibleActionFail); the CLI prints it and exits with 1.
+    """
+
+    def __init__(self, library: str, pip_name: str, import_error: str | None) -> None:
+        reason = import_error.strip().splitlines()[-1] if import_error else "not importable"
+        message = (
+            f"the Python library {library} is needed for approval tokens and is not installed in the Python that runs this code ({reason}); "
+            f"install it with: python3 -m pip install {pip_name}"
+        )
+        super().__init__(message)
+        self.library = library
+        self.message = message

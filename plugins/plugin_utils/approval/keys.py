@@ -8,14 +8,29 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import traceback
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+# Imported like community.crypto does: a controller without cryptography can still import the
+# collection's plugins (ansible-doc, ansible-test's import test); using a key says what is missing.
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+except ImportError:
+    InvalidSignature = Ed25519PrivateKey = Ed25519PublicKey = serialization = None
+    CRYPTOGRAPHY_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    CRYPTOGRAPHY_IMPORT_ERROR = None
 
 from . import errors
 
 KEYID_BYTES = 16
+
+
+def require_cryptography() -> None:
+    """Raise MissingLibraryError naming the package if cryptography could not be imported."""
+    if CRYPTOGRAPHY_IMPORT_ERROR is not None:
+        raise errors.MissingLibraryError("cryptography", "cryptography", CRYPTOGRAPHY_IMPORT_ERROR)
 
 
 def raw_public_bytes(public_key: Ed25519PublicKey) -> bytes:
@@ -34,6 +49,7 @@ def public_key_text(public_key: Ed25519PublicKey) -> str:
 
 def load_public_key(text: str) -> Ed25519PublicKey:
     """PEM (SubjectPublicKeyInfo) or base64 of the raw 32 bytes. Raises ValueError naming what is wrong."""
+    require_cryptography()
     if not isinstance(text, str) or not text.strip():
         raise ValueError("empty public key")
     stripped = text.strip()
@@ -63,6 +79,7 @@ def verify_signature(public_key: Ed25519PublicKey, sig: bytes, payload: bytes) -
 
 
 def generate_private_key() -> Ed25519PrivateKey:
+    require_cryptography()
     return Ed25519PrivateKey.generate()
 
 
@@ -74,6 +91,7 @@ def private_key_pem(private_key: Ed25519PrivateKey, passphrase: bytes | None) ->
 
 def load_private_key(pem: bytes, passphrase: bytes | None, source: str) -> Ed25519PrivateKey:
     """Load an approver's key; the error names the file, never its content."""
+    require_cryptography()
     try:
         key = serialization.load_pem_private_key(pem, password=passphrase or None)
     except TypeError:

@@ -152,7 +152,7 @@ def prune_receipts(ledger_dir: str) -> int:
         return 0
     for name in names:
         label = name.split("--", 1)[0]
-        pid_text, _, start = label.partition("-")
+        pid_text, _separator, start = label.partition("-")
         if not name.endswith(".json") or not pid_text.isdigit():
             continue
         if _start_time(int(pid_text)) != start:

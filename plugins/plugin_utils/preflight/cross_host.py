@@ -6,29 +6,34 @@
 from __future__ import annotations
 
 import collections
+import functools
 import re
 import statistics
 from typing import Any
 
-import netaddr
-
 from . import facts_view
 from .check_result import CheckResult, compare
 from .checks.common import gib, listing, missing
+from .libraries import netaddr, require_netaddr
 
-_LINK_LOCAL = (netaddr.IPNetwork("169.254.0.0/16"), netaddr.IPNetwork("fe80::/10"), netaddr.IPNetwork("127.0.0.0/8"), netaddr.IPNetwork("::1/128"))
+
+@functools.cache
+def _link_local() -> tuple[netaddr.IPNetwork, ...]:
+    """Link-local and loopback addresses repeat on every host: they are left out of the uniqueness check."""
+    return (netaddr.IPNetwork("169.254.0.0/16"), netaddr.IPNetwork("fe80::/10"), netaddr.IPNetwork("127.0.0.0/8"), netaddr.IPNetwork("::1/128"))
 
 
 def _addresses(facts: dict[str, Any]) -> list[str] | None:
     if facts.get("nics") is None:
         return None
+    require_netaddr()
     found = []
     for _nic, address in facts_view.host_addresses(facts):
         try:
             ip = netaddr.IPAddress(address)
         except (netaddr.AddrFormatError, ValueError):
             continue
-        if not any(ip in n for n in _LINK_LOCAL):
+        if not any(ip in n for n in _link_local()):
             found.append(str(ip))
     return found
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import jmespath
-
 from .checks.security import forbidden_software_names
+from .libraries import jmespath, require_jmespath
 
 SUBSETS = ("system", "cpu", "memory", "nics", "hbas", "disks", "pci", "os", "sysctl", "software", "filesystems", "users")
 
@@ -50,6 +49,7 @@ def _jmespath_fields(node: Any) -> set[str]:
 
 
 def custom_rule_subsets(query: str) -> set[str]:
+    require_jmespath()
     return _jmespath_fields(jmespath.compile(query).parsed) & set(SUBSETS)
 
 

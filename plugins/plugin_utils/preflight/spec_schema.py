@@ -15,10 +15,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import jmespath
-import netaddr
-
 from .check_result import SEVERITIES
+from .libraries import jmespath, netaddr, require_jmespath, require_netaddr
 
 # Checks whose failure means the evidence itself is missing: neither a waiver nor a severity override may hide them.
 NEVER_WAIVABLE = frozenset({"facts.collected", "facts.subsets"})
@@ -128,6 +126,7 @@ class _Cidr(_Node):
     def check(self, value: Any, path: str, errors: list[str]) -> Any:
         if not isinstance(value, str) or "/" not in value:
             return self.fail(path, errors, f"expected a subnet in CIDR notation (10.0.0.0/24), got {_show(value)}")
+        require_netaddr()
         try:
             network = netaddr.IPNetwork(value)
         except (netaddr.AddrFormatError, ValueError, TypeError):
@@ -139,6 +138,7 @@ class _Cidr(_Node):
 
 class _IP(_Node):
     def check(self, value: Any, path: str, errors: list[str]) -> Any:
+        require_netaddr()
         try:
             if not isinstance(value, str):
                 raise TypeError
@@ -151,6 +151,7 @@ class _Jmespath(_Node):
     def check(self, value: Any, path: str, errors: list[str]) -> Any:
         if not isinstance(value, str) or not value.strip():
             return self.fail(path, errors, f"expected a JMESPath expression, got {_show(value)}")
+        require_jmespath()
         try:
             jmespath.compile(value)
         except jmespath.exceptions.JMESPathError as exc:

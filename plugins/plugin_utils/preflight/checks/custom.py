@@ -9,9 +9,8 @@ import json
 import re
 from typing import Any
 
-import jmespath
-
 from ..check_result import CheckResult, compare, errored
+from ..libraries import jmespath, require_jmespath
 
 
 def _matches(op: str, actual: Any, expected: Any) -> bool:
@@ -44,6 +43,7 @@ def run(spec: dict[str, Any], facts: dict[str, Any]) -> list[CheckResult]:
         op = rule["op"]
         expected = "truthy" if op == "truthy" else f"{op} {_show(rule.get('expected'))}"
         remediation = rule.get("remediation", "")
+        require_jmespath()
         try:
             actual = jmespath.search(rule["query"], facts)
         except jmespath.exceptions.JMESPathError as exc:

@@ -5,16 +5,19 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
-
-import netaddr
 
 from .. import facts_view
 from ..check_result import CheckResult, compare, errored
+from ..libraries import netaddr, require_netaddr
 from .common import listing, missing
 
-# Link-local addresses exist on every up interface and say nothing about the network plan.
-_LINK_LOCAL = (netaddr.IPNetwork("169.254.0.0/16"), netaddr.IPNetwork("fe80::/10"))
+
+@functools.cache
+def _link_local() -> tuple[netaddr.IPNetwork, ...]:
+    """Link-local addresses exist on every up interface and say nothing about the network plan."""
+    return (netaddr.IPNetwork("169.254.0.0/16"), netaddr.IPNetwork("fe80::/10"))
 
 
 def _subnets(spec: dict[str, Any], facts: dict[str, Any]) -> list[CheckResult]:
@@ -24,6 +27,7 @@ def _subnets(spec: dict[str, Any], facts: dict[str, Any]) -> list[CheckResult]:
     expected = ", ".join(allowed)
     if facts.get("nics") is None:
         return [missing("net.subnets", expected, "nics")]
+    require_netaddr()
     networks = [netaddr.IPNetwork(s) for s in allowed]
     outside: list[str] = []
     inside: list[str] = []
@@ -33,7 +37,7 @@ def _subnets(spec: dict[str, Any], facts: dict[str, Any]) -> list[CheckResult]:
         except (netaddr.AddrFormatError, ValueError):
             outside.append(f"{address} on {nic} (not an address)")
             continue
-        if any(ip in n for n in _LINK_LOCAL):
+        if any(ip in n for n in _link_local()):
             continue
         (inside if any(ip in n for n in networks) else outside).append(f"{address} on {nic}")
     found = f"{listing(outside)} outside" if outside else (f"all inside ({listing(inside)})" if inside else "no address")

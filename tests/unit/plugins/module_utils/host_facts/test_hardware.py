@@ -352,4 +352,4 @@ def test_unreadable_attribute_is_null_and_error(tmp_path: Path) -> None:
     assert (system["vendor"], system["product"], system["virtualization"]) == (None, None, "none")
     assert _errors(reader)[0] == ("/sys/class/dmi/id/sys_vendor", "EISDIR: Is a directory")
     # An empty attribute is null without an error: drivers write blank strings.
-    assert "/sys/class/dmi/id/product_name" not in [p for p, _ in _errors(reader)]
+    assert "/sys/class/dmi/id/product_name" not in [p for p, _message in _errors(reader)]

@@ -153,7 +153,7 @@ def test_limit_changes_the_host_set_and_is_refused(controller: Controller) -> No
 
 def test_replay_is_refused_but_the_same_run_id_resumes(controller: Controller) -> None:
     token_file = controller.write_token(controller.token())
-    first, _ = controller.play("-e", token_file, "-e", "approval_gate_run_id=job-77")
+    first, _first_markers = controller.play("-e", token_file, "-e", "approval_gate_run_id=job-77")
     assert first.returncode == 0, _output(first)
     resumed, markers = controller.play("-v", "-e", token_file, "-e", "approval_gate_run_id=job-77")
     assert resumed.returncode == 0, _output(resumed)
@@ -178,7 +178,7 @@ def test_check_mode_verifies_without_consuming(controller: Controller) -> None:
 
 def test_skipping_the_gate_with_skip_tags_is_refused_even_after_an_earlier_good_run(controller: Controller) -> None:
     token_file = controller.write_token(controller.token())
-    earlier, _ = controller.play("-e", token_file, "-e", "approval_gate_run_id=job-1")
+    earlier, _earlier_markers = controller.play("-e", token_file, "-e", "approval_gate_run_id=job-1")
     assert earlier.returncode == 0, _output(earlier)
     # The earlier run left its receipt; this run never passed the gate.
     assert list((controller.root / "ledger" / "receipts").rglob("*--apv-0123456789abcdef.json"))

@@ -47,7 +47,7 @@ def _run_race(directory: str, token_id: str, run_ids: list[str]) -> list[tuple[s
     workers = [_FORK.Process(target=_race, args=(directory, token_id, run_id, barrier, results)) for run_id in run_ids]
     for worker in workers:
         worker.start()
-    outcomes = [results.get(timeout=30) for _ in workers]
+    outcomes = [results.get(timeout=30) for _worker in workers]
     for worker in workers:
         worker.join(timeout=30)
         assert worker.exitcode == 0
@@ -58,7 +58,7 @@ def test_two_processes_racing_for_one_token_exactly_one_consumes(tmp_path: Path)
     for round_number in range(15):
         token_id = f"apv-race-{round_number:04d}"
         outcomes = _run_race(str(tmp_path), token_id, ["run-a", "run-b"])
-        states = sorted(state for _, state in outcomes)
+        states = sorted(state for _run_id, state in outcomes)
         assert states == [errors.REPLAYED, "consumed"], outcomes
     lines = (tmp_path / "consumed.jsonl").read_text().splitlines()
     assert len(lines) == 15
@@ -67,8 +67,8 @@ def test_two_processes_racing_for_one_token_exactly_one_consumes(tmp_path: Path)
 
 def test_eight_processes_racing_one_winner(tmp_path: Path) -> None:
     outcomes = _run_race(str(tmp_path), "apv-race-many", [f"run-{n}" for n in range(8)])
-    assert sorted(state for _, state in outcomes).count("consumed") == 1
-    assert sorted(state for _, state in outcomes).count(errors.REPLAYED) == 7
+    assert sorted(state for _run_id, state in outcomes).count("consumed") == 1
+    assert sorted(state for _run_id, state in outcomes).count(errors.REPLAYED) == 7
 
 
 def test_same_run_id_resumes_and_ledger_is_private(tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_no_receipt_in_another_process(gate: tuple[ApprovalKit, str, ControllerI
 
 
 def test_receipt_of_a_recycled_pid_does_not_count(gate: tuple[ApprovalKit, str, ControllerIdentity]) -> None:
-    _, _, identity = gate
+    _kit, _token, identity = gate
     error = _refused(gate, identity=ControllerIdentity(identity.pid, str(int(identity.start_time) + 1)))
     assert error.code == errors.RECEIPT_MISSING
 
@@ -158,7 +158,7 @@ def test_scope_of_the_changing_task_must_match(gate: tuple[ApprovalKit, str, Con
 
 
 def test_another_token_with_the_same_id_is_refused(gate: tuple[ApprovalKit, str, ControllerIdentity]) -> None:
-    kit, _, _ = gate
+    kit, _token, _identity = gate
     other = kit.token(owners=("alice", "frank", "carol", "dave"))
     error = _refused(gate, token=other)
     assert error.code == errors.RECEIPT_MISMATCH

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.skipif(
 def _run(cwd: Path, inventory: Path | str, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_CONFIG": str(cwd / "none.cfg")}  # fmt: skip
-    return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(PLAYBOOK), *extra], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    command = [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(PLAYBOOK), *extra]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 def _inventory(tmp_path: Path, spec: Any, **host_vars: Any) -> Path:

@@ -41,7 +41,7 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize(("spec", "message"), MALFORMED, ids=[m.split(":")[0] for _, m in MALFORMED])
+@pytest.mark.parametrize(("spec", "message"), MALFORMED, ids=[m.split(":")[0] for _spec, m in MALFORMED])
 def test_malformed_spec_names_key_path_and_value(spec: object, message: str) -> None:
     with pytest.raises(SpecError) as caught:
         validate_spec(spec)
