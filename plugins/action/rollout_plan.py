@@ -36,7 +36,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         # The play's hosts after --limit by default: a magic variable, so -e cannot replace it.
         hosts = args["hosts"] if args["hosts"] else list(task_vars.get("ansible_play_hosts_all", []))
         try:

@@ -21,15 +21,25 @@ description:
     returns the first batch this run deploys. With O(resume=true) it refuses unless a paused or interrupted rollout of the
     same release, approved by the same token, with the same batches, exists. Without it, it refuses while another rollout
     of the same app and environment is paused or running.
-author: opsgate.release contributors
+author:
+  - Opsgate Release Contributors (@opsgate)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
-    description: Same work in check mode; it never changes anything.
+    details: Same work in check mode; it never changes anything.
   diff_mode:
     support: none
   platform:
-    platforms: posix
+    platforms: all
 options:
   rollout:
     description: The rollout plan; see docs/gray-release.md for every key.

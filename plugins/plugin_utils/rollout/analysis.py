@@ -61,7 +61,8 @@ def _lookup(metric: Metric, body: Any) -> Any:
 
         return jmespath.search(metric.jmespath, body)
     value: Any = body
-    assert metric.key is not None
+    if not (metric.key is not None):  # validated plans never get here
+        raise ValueError("internal: unvalidated rollout plan (metric.key is not None)")
     # "a.b" walks nested objects; a key holding a dot itself is found first.
     if isinstance(value, Mapping) and metric.key in value:
         return value[metric.key]
@@ -93,7 +94,8 @@ def judge_metric(metric: Metric, body: Any) -> MetricResult:
     if metric.success is not None and metric.success.holds(value):
         return MetricResult(metric.name, value, SUCCESS, f"{metric.name}={value:g} meets success condition {metric.success.describe()}")
     if metric.failure is None:
-        assert metric.success is not None
+        if not (metric.success is not None):  # validated plans never get here
+            raise ValueError("internal: unvalidated rollout plan (metric.success is not None)")
         return MetricResult(metric.name, value, FAILURE, f"{metric.name}={value:g} misses success condition {metric.success.describe()}")
     if metric.success is None:
         return MetricResult(metric.name, value, SUCCESS, f"{metric.name}={value:g} does not meet failure condition {metric.failure.describe()}")

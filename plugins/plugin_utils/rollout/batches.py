@@ -40,7 +40,8 @@ def _gate_dict(step: Step) -> dict[str, Any]:
     if step.approval_reason is not None:
         return {"kind": "approval", "step": step.index, "reason": step.approval_reason}
     analysis = step.analysis
-    assert analysis is not None
+    if not (analysis is not None):  # validated plans never get here
+        raise ValueError("internal: unvalidated rollout plan (analysis is not None)")
     return {
         "kind": "analysis",
         "step": step.index,

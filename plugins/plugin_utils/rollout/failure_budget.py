@@ -30,7 +30,8 @@ def allowed_failures(budget: FailureBudget, fleet_size: int) -> int:
     """Rounded down: "10%" of 6 hosts allows 0 failures, never a fraction of a host more than asked."""
     if budget.count is not None:
         return min(budget.count, fleet_size)
-    assert budget.percent is not None
+    if not (budget.percent is not None):  # validated plans never get here
+        raise ValueError("internal: unvalidated rollout plan (budget.percent is not None)")
     return budget.percent * fleet_size // 100
 
 

@@ -44,7 +44,8 @@ class HostTarget:
     def hosts_for(self, fleet_size: int) -> int:
         if self.count is not None:
             return min(self.count, fleet_size)
-        assert self.percent is not None
+        if not (self.percent is not None):  # validated plans never get here
+            raise ValueError("internal: unvalidated rollout plan (self.percent is not None)")
         # Rounded up, so "25%" of 6 hosts is 2, never 1.5 or an empty batch.
         return min(fleet_size, -(-self.percent * fleet_size // 100))
 
@@ -318,13 +319,15 @@ def validate_rollout(raw: Any, path: str = ROLLOUT_VAR) -> RolloutPlan:
     if steps[0].hosts is None:
         raise RolloutPlanError(f"{path}.steps[0]", f"must be a hosts step (the canary), got a {steps[0].kind} step")
     last = host_steps[-1]
-    assert last.hosts is not None
+    if not (last.hosts is not None):  # validated plans never get here
+        raise ValueError("internal: unvalidated rollout plan (last.hosts is not None)")
     if last.hosts.percent != 100:
         raise RolloutPlanError(
             f"{path}.steps[{last.index}].hosts", f'the last hosts step must be "100%" so every host is released, got {last.hosts.describe()!r}'
         )
     for previous, current in itertools.pairwise(host_steps):
-        assert previous.hosts is not None and current.hosts is not None
+        if not (previous.hosts is not None and current.hosts is not None):  # validated plans never get here
+            raise ValueError("internal: unvalidated rollout plan (previous.hosts is not None and current.hosts is not None)")
         # Comparable only when both are counts or both are percentages; mixed ones are checked per fleet in plan_batches.
         same_kind = (previous.hosts.count is None) == (current.hosts.count is None)
         earlier = previous.hosts.count if previous.hosts.count is not None else previous.hosts.percent

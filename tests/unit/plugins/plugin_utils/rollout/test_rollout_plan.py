@@ -154,7 +154,7 @@ def test_bad_plan_names_key_path_and_value(plan: Any, path: str, fragment: str) 
 
 def test_every_bad_plan_has_its_own_message() -> None:
     messages = []
-    for _, plan, _, _ in BAD_PLANS:
+    for _case, plan, _path, _message in BAD_PLANS:
         with pytest.raises(RolloutPlanError) as caught:
             validate_rollout(plan)
         messages.append(str(caught.value))

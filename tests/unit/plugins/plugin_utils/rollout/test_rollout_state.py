@@ -59,7 +59,7 @@ def test_batches_accumulate_switched_and_failed_hosts() -> None:
 
 
 def test_resume_continues_after_the_last_done_batch(tmp_path: Path) -> None:
-    path, _ = _paused(tmp_path)
+    path, _state = _paused(tmp_path)
     assert start_point(read_state(path), RELEASE, TOKEN, PRINT, resume=True) == 1
 
 
@@ -103,7 +103,7 @@ def test_resume_when_every_batch_is_done_is_refused() -> None:
 
 
 def test_unreadable_state_fails_closed(tmp_path: Path) -> None:
-    path, _ = _paused(tmp_path)
+    path, _state = _paused(tmp_path)
     Path(path).write_text("{half")
     with pytest.raises(RolloutStateError, match="is unreadable"):
         read_state(path)
