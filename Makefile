@@ -38,6 +38,7 @@ $(BIN)/ansible-playbook: requirements.txt requirements-dev.txt
 	ln -sfn ../../.. $@
 
 venv: $(BIN)/ansible-playbook .collections/ansible_collections/opsgate/release
+	@bash tests/env/install-awx-collection.sh
 
 test-env: venv
 	bash tests/env/setup-host.sh
