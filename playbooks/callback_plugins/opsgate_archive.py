@@ -17,7 +17,8 @@ type: notification
 short_description: The opsgate.release.archive callback, on by default for the collection's playbooks
 description:
   - See C(ansible-doc -t callback opsgate.release.archive).
-author: Contributors to the opsgate.release project
+author:
+  - Opsgate Release Contributors (@opsgate)
 options:
   archive_dir:
     description:

@@ -23,7 +23,8 @@ description:
     for other playbooks enable it with C(callbacks_enabled = opsgate.release.archive). Enabling both
     writes one record, not two.
 version_added: 1.0.0
-author: Contributors to the opsgate.release project
+author:
+  - Opsgate Release Contributors (@opsgate)
 requirements:
   - Python 3.11+ on the controller
 options:

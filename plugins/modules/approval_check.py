@@ -58,20 +58,11 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - opsgate.release.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: a receipt written in check mode only allows check-mode runs
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
 seealso:
   - module: opsgate.release.approval_gate
 author:

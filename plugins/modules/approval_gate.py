@@ -75,20 +75,11 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - opsgate.release.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: verifies without consuming the token
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
 notes:
   - Run it once per play, before any task that touches a host (the role M(opsgate.release.approval_gate) does so with C(run_once) and C(any_errors_fatal)).
   - The ledger and receipts live in the policy's C(ledger_dir) on the controller.

@@ -52,20 +52,11 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - opsgate.release.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: the reports are written in check mode too; they change nothing on any host
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
 seealso:
   - module: opsgate.release.preflight_validate_spec
   - module: opsgate.release.host_facts

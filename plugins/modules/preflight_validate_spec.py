@@ -29,19 +29,10 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - opsgate.release.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
 seealso:
   - module: opsgate.release.preflight_evaluate
   - module: opsgate.release.host_facts

@@ -26,20 +26,11 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - opsgate.release.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Same work in check mode; it never changes anything.
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
 options:
   rollout:
     description: The rollout plan; see docs/gray-release.md for every key.
