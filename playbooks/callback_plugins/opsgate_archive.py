@@ -10,7 +10,7 @@ opsgate.release.archive, only one of the two writes (see plugins/callback/archiv
 
 from __future__ import annotations
 
-# Options are read from this file's own documentation: keep them as in plugins/callback/archive.py.
+# Ansible reads a callback's options from its own file: both take them from one doc fragment.
 DOCUMENTATION = r"""
 name: opsgate_archive
 type: notification
@@ -19,19 +19,8 @@ description:
   - See C(ansible-doc -t callback opsgate.release.archive).
 author:
   - Opsgate Release Contributors (@opsgate)
-options:
-  archive_dir:
-    description:
-      - Folder of the archive records; relative paths are taken from the working directory of C(ansible-playbook).
-    type: path
-    default: archive
-    env:
-      - name: OPSGATE_ARCHIVE_DIR
-    ini:
-      - section: opsgate_archive
-        key: archive_dir
-    vars:
-      - name: opsgate_archive_dir
+extends_documentation_fragment:
+  - opsgate.release.archive_options
 """
 
 from ansible_collections.opsgate.release.plugins.callback.archive import CallbackModule as ArchiveCallback

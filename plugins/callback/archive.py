@@ -27,19 +27,8 @@ author:
   - Opsgate Release Contributors (@opsgate)
 requirements:
   - Python 3.11+ on the controller
-options:
-  archive_dir:
-    description:
-      - Folder of the archive records; relative paths are taken from the working directory of C(ansible-playbook).
-    type: path
-    default: archive
-    env:
-      - name: OPSGATE_ARCHIVE_DIR
-    ini:
-      - section: opsgate_archive
-        key: archive_dir
-    vars:
-      - name: opsgate_archive_dir
+extends_documentation_fragment:
+  - opsgate.release.archive_options
 """
 
 import atexit
