@@ -1,0 +1,147 @@
+#!/usr/bin/python
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_commit
+short_description: Record a release as good after its health check passed, then apply retention
+version_added: 0.1.0
+description:
+  - Appends C(good) to the host's release ledger for the current release (once; a rerun changes nothing).
+  - Removes release directories the ledger allows to go, never C(current) nor the previous good release; keeps the
+    newest O(keep_releases) good releases. Failed, rolled-back and unfinished releases are removed; directories the
+    ledger does not know are left alone and reported.
+  - The action plugin checks this run's approval receipt for the host first.
+author:
+  - Opsgate Release Contributors (@opsgate)
+attributes:
+  check_mode:
+    support: full
+    description: Reports what it would record and remove.
+  diff_mode:
+    support: none
+    description: Changes are reported in the return values, not as a diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux and other POSIX hosts with Python 3.9 or newer; systemd only for releases whose service type is systemd.
+options:
+  approval:
+    description: Controller side. The run's approval scope; see M(opsgate.release.release_stage).
+    type: dict
+  base_dir:
+    description: Base directory of the application.
+    type: path
+    required: true
+  release_id:
+    description: The release that passed its health check; must be current.
+    type: str
+    required: true
+  app:
+    description: Application name, for the ledger.
+    type: str
+    required: true
+  version:
+    description: Version, for the ledger.
+    type: str
+    required: true
+  artifact_sha256:
+    description: Release digest, for the ledger.
+    type: str
+    required: true
+  change_id:
+    description: Change id for the ledger.
+    type: str
+    default: ""
+  token_id:
+    description: Set by the action plugin from the verified token.
+    type: str
+    default: ""
+  who:
+    description: Who runs the change.
+    type: str
+    default: ""
+  event:
+    description: C(deploy) after a deploy, C(rollback) after a rollback (a rollback does not move the release forward in history).
+    type: str
+    choices: [deploy, rollback]
+    default: deploy
+  keep_releases:
+    description: How many good releases to keep.
+    type: int
+    default: 3
+  note:
+    description: Note for the ledger line.
+    type: str
+    default: ""
+"""
+
+EXAMPLES = r"""
+- name: Mark the release good
+  opsgate.release.release_commit:
+    approval: "{{ __deploy_approval_scope }}"
+    base_dir: /srv/sample_app
+    release_id: 1.0.0-CHG-1-0123456789ab
+    app: sample_app
+    version: 1.0.0
+    artifact_sha256: "{{ __deploy_release.artifact_sha256 }}"
+    keep_releases: 3
+"""
+
+RETURN = r"""
+state:
+  description: The state recorded.
+  returned: always
+  type: str
+  sample: good
+removed:
+  description: Release directories removed (or that would be) by retention.
+  returned: success
+  type: list
+  elements: str
+kept:
+  description: Release directories kept.
+  returned: success
+  type: list
+  elements: str
+unknown:
+  description: Directories in C(releases/) the ledger does not know; left alone.
+  returned: success
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from
+from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
+from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
+from ansible_collections.opsgate.release.plugins.module_utils.release.settle import commit_release
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            **IDENTITY_SPEC,
+            "event": {"type": "str", "choices": ["deploy", "rollback"], "default": "deploy"},
+            "keep_releases": {"type": "int", "default": 3},
+            "note": {"type": "str", "default": ""},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        result = commit_release(
+            params["base_dir"], identity_from(params), params["event"], params["keep_releases"], params["note"], check_mode=module.check_mode
+        )
+    except (LayoutError, LedgerError, ValueError, OSError) as exc:
+        module.fail_json(msg=f"commit of {params['release_id']} failed: {exc}")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+#!/usr/bin/python
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_manifest
+short_description: Validate a release manifest, verify its artifacts and choose the release id, on the controller
+version_added: 0.1.0
+description:
+  - Runs on the controller only (an action plugin); contacts no host.
+  - Validates O(manifest) (normally the inventory variable C(opsgate_release)). An error names the key path and the value.
+  - Checks the sha256 of every artifact before anything is copied (a local file in place, a URL after downloading it into
+    O(artifact_cache_dir)). A mismatch fails with both digests.
+  - Chooses the release id once for the whole run from the change id, the version and the release digest, so a rerun
+    of the same change gets the same id.
+author:
+  - Opsgate Release Contributors (@opsgate)
+attributes:
+  check_mode:
+    support: full
+    description: Same work in check mode (it changes no host; a URL download fills the controller cache).
+  diff_mode:
+    support: none
+    description: Nothing on a host changes, so there is no diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on the controller only.
+options:
+  manifest:
+    description: The release manifest; see docs/deploy.md for every key.
+    type: dict
+    required: true
+  artifact_cache_dir:
+    description: Controller directory for downloaded artifacts, each stored under its sha256.
+    type: path
+    default: ~/.cache/opsgate/artifacts
+  download_timeout:
+    description: Seconds before a download is abandoned.
+    type: int
+    default: 60
+"""
+
+EXAMPLES = r"""
+- name: Validate the manifest and verify the artifacts
+  opsgate.release.release_manifest:
+    manifest: "{{ opsgate_release }}"
+  run_once: true
+  register: __deploy_manifest
+"""
+
+RETURN = r"""
+release:
+  description: The normalised manifest plus C(release_id), C(artifact_sha256) and each artifact's verified C(local_path).
+  returned: success
+  type: dict
+release_id:
+  description: The release id for this run.
+  returned: success
+  type: str
+  sample: 1.0.0-CHG-2025-0042-0123456789ab
+artifact_sha256:
+  description: The digest the approval binds (the artifact's sha256 when there is one artifact).
+  returned: success
+  type: str
+error_path:
+  description: Key path of the invalid manifest value.
+  returned: failure
+  type: str
+"""

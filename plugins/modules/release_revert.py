@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_revert
+short_description: Undo a failed deploy, or roll back to an earlier good release
+version_added: 0.1.0
+description:
+  - With O(mode=failed), after a failed deploy of O(release_id), it switches C(current) back to the release that was current before,
+    restores the backup taken before the switch, restarts the previous release and records O(release_id) as C(failed).
+    When the release never went live, it only records C(failed); C(current) is not touched.
+  - With O(mode=rollback) it goes back to O(target_release_id), or to the last good release before C(current) according to the
+    ledger (never by file times). It restores the backup of the listed paths taken when that release was left, switches,
+    restarts it and records the release left as C(rolled_back). The caller then checks health and runs
+    M(opsgate.release.release_commit) with C(event=rollback). With nothing to roll back to it fails with the reason.
+  - The action plugin checks this run's approval receipt for the host first.
+author:
+  - Opsgate Release Contributors (@opsgate)
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be switched and restored.
+  diff_mode:
+    support: none
+    description: Changes are reported in the return values, not as a diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux and other POSIX hosts with Python 3.9 or newer; systemd only for releases whose service type is systemd.
+options:
+  approval:
+    description: Controller side. The run's approval scope; see M(opsgate.release.release_stage).
+    type: dict
+  mode:
+    description: C(failed) to undo a failed deploy of O(release_id), C(rollback) to roll back.
+    type: str
+    choices: [failed, rollback]
+    required: true
+  base_dir:
+    description: Base directory of the application.
+    type: path
+    required: true
+  release_id:
+    description: With O(mode=failed) the release that failed; with O(mode=rollback) the expected target (ledger entries are written for it).
+    type: str
+    required: true
+  target_release_id:
+    description: With O(mode=rollback), a named good release to return to; empty means the last good release before C(current).
+    type: str
+    default: ""
+  app:
+    description: Application name, for the ledger.
+    type: str
+    required: true
+  version:
+    description: Version, for the ledger.
+    type: str
+    required: true
+  artifact_sha256:
+    description: Release digest, for the ledger.
+    type: str
+    required: true
+  change_id:
+    description: Change id for the ledger.
+    type: str
+    default: ""
+  token_id:
+    description: Set by the action plugin from the verified token.
+    type: str
+    default: ""
+  who:
+    description: Who runs the change.
+    type: str
+    default: ""
+  note:
+    description: Why; recorded in the ledger.
+    type: str
+    default: ""
+"""
+
+EXAMPLES = r"""
+- name: Undo a failed deploy
+  opsgate.release.release_revert:
+    approval: "{{ __deploy_approval_scope }}"
+    mode: failed
+    base_dir: /srv/sample_app
+    release_id: 3.0.0-CHG-3-0123456789ab
+    app: sample_app
+    version: 3.0.0
+    artifact_sha256: "{{ __deploy_release.artifact_sha256 }}"
+    note: health check failed
+"""
+
+RETURN = r"""
+release_id:
+  description: The failed release (mode failed) or the rollback target (mode rollback).
+  returned: always
+  type: str
+reverted_to:
+  description: The release switched back to after a failed deploy, if any.
+  returned: when mode is failed
+  type: str
+from_release:
+  description: The release that was current before a rollback.
+  returned: when mode is rollback
+  type: str
+restored:
+  description: Backed-up paths that differed and were (or would be) restored.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from
+from ansible_collections.opsgate.release.plugins.module_utils.release.backup import BackupError
+from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
+from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
+from ansible_collections.opsgate.release.plugins.module_utils.release.rollback_target import NoRollbackTarget
+from ansible_collections.opsgate.release.plugins.module_utils.release.service import ServiceError
+from ansible_collections.opsgate.release.plugins.module_utils.release.settle import fail_release, rollback_release
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            **IDENTITY_SPEC,
+            "mode": {"type": "str", "choices": ["failed", "rollback"], "required": True},
+            "target_release_id": {"type": "str", "default": ""},
+            "note": {"type": "str", "default": ""},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    identity = identity_from(params)
+    try:
+        if params["mode"] == "failed":
+            result = fail_release(params["base_dir"], identity, params["note"] or "deploy failed", check_mode=module.check_mode)
+        else:
+            result = rollback_release(params["base_dir"], identity, params["target_release_id"] or None, params["note"], check_mode=module.check_mode)
+    except NoRollbackTarget as exc:
+        module.fail_json(msg=f"nothing to roll back to: {exc}", refused=True)
+    except (LayoutError, LedgerError, BackupError, ServiceError, OSError) as exc:
+        module.fail_json(msg=f"{params['mode']} revert failed: {exc}")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+#!/usr/bin/python
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_stage
+short_description: Make a complete release directory on a host, or leave nothing behind
+version_added: 0.1.0
+description:
+  - Creates C(<base_dir>/releases/<release_id>) from verified artifacts, renders config files into it, links C(shared/)
+    paths, applies owner and modes, and records C(deploying) in the host's release ledger.
+  - The release is unpacked into C(releases/.staging-<release_id>) and renamed into place only when complete; on any
+    error (a digest mismatch on the host, a full disk) the staging directory is removed, the ledger says C(failed) and
+    C(current) is not touched.
+  - Releases left C(deploying) by a killed run are marked C(failed) and removed (unless current).
+  - The action plugin first checks that this run's approval gate passed for this host, then copies the artifacts
+    (only when the release is not already on the host). C(token_id) and C(change_id) come from the verified token.
+  - Part of the P(opsgate.release.deploy#role) role; use that role rather than this module directly.
+author:
+  - Opsgate Release Contributors (@opsgate)
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether the release would be staged; changes nothing.
+  diff_mode:
+    support: none
+    description: Changes are reported in the return values, not as a diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux and other POSIX hosts with Python 3.9 or newer; systemd only for releases whose service type is systemd.
+options:
+  approval:
+    description:
+      - Controller side. The run's approval scope (C(action), C(app), C(version), C(artifact_sha256), C(env), optionally
+        C(system), C(system_class)); the action plugin requires this run's approval receipt for it and never sends it to the host.
+    type: dict
+  base_dir:
+    description: Base directory holding C(releases/), C(shared/), C(current) and the ledger.
+    type: path
+    required: true
+  release_id:
+    description: The release id chosen once on the controller for the whole run.
+    type: str
+    required: true
+  app:
+    description: Application name, recorded in the ledger.
+    type: str
+    required: true
+  version:
+    description: Version, recorded in the ledger and the release marker.
+    type: str
+    required: true
+  artifact_sha256:
+    description: The release digest the approval binds (the artifact's sha256 when there is one artifact).
+    type: str
+    required: true
+  change_id:
+    description: Change id for the ledger; the action plugin uses the verified token's when empty.
+    type: str
+    default: ""
+  token_id:
+    description: Set by the action plugin from the verified token; a value given here is replaced.
+    type: str
+    default: ""
+  who:
+    description: Who runs the change (the controller user), recorded in the ledger next to the host account.
+    type: str
+    default: ""
+  artifacts:
+    description: Artifacts to place in the release directory.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: File name of the artifact.
+        type: str
+        required: true
+      sha256:
+        description: Expected sha256; checked again on the host after the copy.
+        type: str
+        required: true
+      dest:
+        description: Directory inside the release to unpack (or copy) into.
+        type: str
+        default: "."
+      unpack:
+        description: Unpack a tar archive (true) or copy the file as is (false).
+        type: bool
+        default: true
+      local_path:
+        description: Controller side. The verified file on the controller; the action plugin copies it and sets O(artifacts[].src).
+        type: path
+      src:
+        description: Path of the copied artifact on the host (set by the action plugin).
+        type: path
+  config_files:
+    description: Rendered config files; relative C(dest) lands in the release directory, absolute C(dest) is left to M(opsgate.release.release_switch).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: Destination path.
+        type: str
+        required: true
+      content:
+        description: Rendered content; never shown in output (no_log).
+        type: str
+        required: true
+      mode:
+        description: Mode of the file (default O(config_mode)).
+        type: raw
+  shared_paths:
+    description: Paths inside the release replaced by links to C(shared/<path>).
+    type: list
+    elements: str
+    default: []
+  owner:
+    description: Owner of the release files; empty keeps the connecting account.
+    type: str
+    default: ""
+  group:
+    description: Group of the release files.
+    type: str
+    default: ""
+  dir_mode:
+    description: Mode of directories (integer or octal string).
+    type: raw
+    default: "0755"
+  file_mode:
+    description: Mode of files; empty keeps the modes from the archive.
+    type: raw
+  config_mode:
+    description: Mode of rendered config files.
+    type: raw
+    default: "0640"
+  service:
+    description: Service definition stored with the release (used by switch, revert and rollback).
+    type: dict
+    default: {}
+  health:
+    description: Health check stored with the release, so a rollback checks the release it returns to.
+    type: dict
+    default: {}
+  after_stage:
+    description: Commands run in the staging directory before the release is complete; a failure stops the stage.
+    type: list
+    elements: str
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Stage the release (the deploy role does this)
+  opsgate.release.release_stage:
+    approval: "{{ __deploy_approval_scope }}"
+    base_dir: /srv/sample_app
+    release_id: 1.0.0-CHG-1-0123456789ab
+    app: sample_app
+    version: 1.0.0
+    artifact_sha256: "{{ __deploy_release.artifact_sha256 }}"
+    artifacts: "{{ __deploy_release.artifacts }}"
+"""
+
+RETURN = r"""
+release_id:
+  description: The release id.
+  returned: always
+  type: str
+  sample: 1.0.0-CHG-1-0123456789ab
+release_dir:
+  description: The release directory.
+  returned: always
+  type: str
+current:
+  description: The release C(current) pointed at (unchanged by this module).
+  returned: success
+  type: str
+staged:
+  description: Whether the release was (or would be) unpacked in this run.
+  returned: success
+  type: bool
+interrupted:
+  description: Releases a killed run had left C(deploying), now marked failed.
+  returned: success
+  type: list
+  elements: str
+files:
+  description: Number of files unpacked.
+  returned: when staged
+  type: int
+token_id:
+  description: Id of the approval token that covered this change.
+  returned: success
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from, mode_of
+from ansible_collections.opsgate.release.plugins.module_utils.release.artifact import ArtifactError
+from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
+from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
+from ansible_collections.opsgate.release.plugins.module_utils.release.stage import Ownership, StageError, StageRequest, stage_release
+
+ARTIFACT_OPTIONS = {
+    "name": {"type": "str", "required": True},
+    "sha256": {"type": "str", "required": True},
+    "dest": {"type": "str", "default": "."},
+    "unpack": {"type": "bool", "default": True},
+    "local_path": {"type": "path"},
+    "src": {"type": "path"},
+}
+CONFIG_OPTIONS = {"dest": {"type": "str", "required": True}, "content": {"type": "str", "required": True, "no_log": True}, "mode": {"type": "raw"}}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            **IDENTITY_SPEC,
+            "artifacts": {"type": "list", "elements": "dict", "required": True, "options": ARTIFACT_OPTIONS},
+            "config_files": {"type": "list", "elements": "dict", "default": [], "options": CONFIG_OPTIONS},
+            "shared_paths": {"type": "list", "elements": "str", "default": []},
+            "owner": {"type": "str", "default": ""},
+            "group": {"type": "str", "default": ""},
+            "dir_mode": {"type": "raw", "default": "0755"},
+            "file_mode": {"type": "raw"},
+            "config_mode": {"type": "raw", "default": "0640"},
+            "service": {"type": "dict", "default": {}},
+            "health": {"type": "dict", "default": {}},
+            "after_stage": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    request = StageRequest(
+        base_dir=params["base_dir"],
+        identity=identity_from(params),
+        artifacts=params["artifacts"],
+        config_files=params["config_files"],
+        shared_paths=params["shared_paths"],
+        ownership=Ownership(
+            owner=params["owner"],
+            group=params["group"],
+            dir_mode=mode_of(params["dir_mode"], 0o755),
+            file_mode=mode_of(params["file_mode"], 0) or None,
+            config_mode=mode_of(params["config_mode"], 0o640),
+        ),
+        service=params["service"],
+        health=params["health"],
+        after_stage=params["after_stage"],
+    )
+    try:
+        result = stage_release(request, check_mode=module.check_mode)
+    except (StageError, LayoutError, LedgerError, ArtifactError, OSError) as exc:
+        module.fail_json(msg=f"stage of {params['release_id']} failed: {exc}", release_id=params["release_id"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

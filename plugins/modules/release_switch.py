@@ -1,0 +1,188 @@
+#!/usr/bin/python
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_switch
+short_description: Back up, switch C(current) atomically to a staged release and restart the service
+version_added: 0.1.0
+description:
+  - Backs up O(backup_paths) and the absolute config files (with a sha256 of every file) into
+    C(<base_dir>/backups/<release_id>), writes the absolute config files, points C(current) at the release with a
+    temporary link and C(rename(2)), records the switch in the ledger and restarts the service stored with the release
+    (a systemd unit, or a plain start/stop command without systemd or root).
+  - Does nothing when the release is already current, good and running with the same config (idempotent rerun).
+  - The action plugin checks this run's approval receipt for the host first.
+author:
+  - Opsgate Release Contributors (@opsgate)
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether it would switch and restart; changes nothing.
+  diff_mode:
+    support: none
+    description: Changes are reported in the return values, not as a diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux and other POSIX hosts with Python 3.9 or newer; systemd only for releases whose service type is systemd.
+options:
+  approval:
+    description: Controller side. The run's approval scope; see M(opsgate.release.release_stage).
+    type: dict
+  base_dir:
+    description: Base directory of the application.
+    type: path
+    required: true
+  release_id:
+    description: The staged release to switch to.
+    type: str
+    required: true
+  app:
+    description: Application name, for the ledger.
+    type: str
+    required: true
+  version:
+    description: Version, for the ledger.
+    type: str
+    required: true
+  artifact_sha256:
+    description: Release digest, for the ledger.
+    type: str
+    required: true
+  change_id:
+    description: Change id for the ledger.
+    type: str
+    default: ""
+  token_id:
+    description: Set by the action plugin from the verified token.
+    type: str
+    default: ""
+  who:
+    description: Who runs the change.
+    type: str
+    default: ""
+  backup_paths:
+    description: Absolute paths to back up before switching; restored on failure and on rollback.
+    type: list
+    elements: str
+    default: []
+  config_files:
+    description: Rendered config files; only those with an absolute C(dest) are written here (after the backup).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: Destination path.
+        type: str
+        required: true
+      content:
+        description: Rendered content; never shown in output (no_log).
+        type: str
+        required: true
+      mode:
+        description: Mode of the file (default O(config_mode)).
+        type: raw
+  config_mode:
+    description: Mode of config files without their own.
+    type: raw
+    default: "0640"
+  before_switch:
+    description: Commands run in the release directory before the switch; a failure stops before anything switched.
+    type: list
+    elements: str
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Switch to the staged release
+  opsgate.release.release_switch:
+    approval: "{{ __deploy_approval_scope }}"
+    base_dir: /srv/sample_app
+    release_id: 1.0.0-CHG-1-0123456789ab
+    app: sample_app
+    version: 1.0.0
+    artifact_sha256: "{{ __deploy_release.artifact_sha256 }}"
+    backup_paths:
+      - /srv/sample_app/shared/data
+"""
+
+RETURN = r"""
+previous:
+  description: The release C(current) pointed at before.
+  returned: always
+  type: str
+switched:
+  description: Whether C(current) was (or would be) switched.
+  returned: always
+  type: bool
+restarted:
+  description: Whether the service was (or would be) restarted.
+  returned: always
+  type: bool
+backup_dir:
+  description: Where the backup went.
+  returned: when switched
+  type: str
+backed_up:
+  description: The paths backed up.
+  returned: when switched
+  type: list
+  elements: str
+configs_written:
+  description: Absolute config files that were (or would be) written.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from, mode_of
+from ansible_collections.opsgate.release.plugins.module_utils.release.backup import BackupError
+from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
+from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
+from ansible_collections.opsgate.release.plugins.module_utils.release.service import ServiceError
+from ansible_collections.opsgate.release.plugins.module_utils.release.stage import StageError
+from ansible_collections.opsgate.release.plugins.module_utils.release.switch import SwitchRequest, switch_release
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            **IDENTITY_SPEC,
+            "backup_paths": {"type": "list", "elements": "str", "default": []},
+            "config_files": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {"dest": {"type": "str", "required": True}, "content": {"type": "str", "required": True, "no_log": True}, "mode": {"type": "raw"}},
+            },
+            "config_mode": {"type": "raw", "default": "0640"},
+            "before_switch": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    request = SwitchRequest(
+        base_dir=params["base_dir"],
+        identity=identity_from(params),
+        backup_paths=params["backup_paths"],
+        config_files=[{**item, "mode": mode_of(item.get("mode"), 0) or None} for item in params["config_files"]],
+        config_mode=mode_of(params["config_mode"], 0o640),
+        before_switch=params["before_switch"],
+    )
+    try:
+        result = switch_release(request, check_mode=module.check_mode)
+    except (StageError, LayoutError, LedgerError, BackupError, ServiceError, OSError) as exc:
+        module.fail_json(msg=f"switch to {params['release_id']} failed: {exc}", release_id=params["release_id"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

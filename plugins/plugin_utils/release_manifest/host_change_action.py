@@ -1,0 +1,67 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Base of the release_* action plugins that change a host: approval receipt first, then the module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.vars import load_extra_vars
+
+from .approval_receipt import ApprovalRefused, require_host_approval
+
+
+class HostChangeAction(ActionBase):
+    """Refuses before anything reaches the host unless this run's approval gate passed for it.
+
+    The ``approval`` option is the run's scope; it is consumed here and never sent to the host.
+    ``token_id`` and ``change_id`` for the ledger come from the verified token, not from variables.
+    """
+
+    _supports_check_mode = True
+    _supports_async = False
+
+    def _approve(self, task_vars: dict[str, Any]) -> dict[str, str]:
+        host = str(task_vars.get("inventory_hostname", ""))
+        scope = self._task.args.get("approval") or {}
+        return require_host_approval(
+            scope, host, task_vars, self._templar.template, set(load_extra_vars(self._loader)), bool(self._task.check_mode)
+        )
+
+    def _module_args(self, approval: dict[str, str]) -> dict[str, Any]:
+        args = {key: value for key, value in self._task.args.items() if key != "approval"}
+        args["token_id"] = approval["token_id"]
+        if args.get("change_id") and args["change_id"] != approval["change_id"]:
+            raise ApprovalRefused(
+                "RELEASE_CHANGE_MISMATCH",
+                f"the release belongs to change {args['change_id']}, the approval token {approval['token_id']} to change {approval['change_id']}",
+            )
+        args["change_id"] = approval["change_id"]
+        return args
+
+    def _before_module(self, module_args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        """Hook for subclasses (e.g. to transfer artifacts); returns the module arguments."""
+        return module_args
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        try:
+            approval = self._approve(task_vars)
+        except ApprovalRefused as exc:
+            result.update(failed=True, changed=False, approval_error=exc.code, msg=str(exc))
+            return result
+        try:
+            module_args = self._module_args(approval)
+        except ApprovalRefused as exc:
+            result.update(failed=True, changed=False, approval_error=exc.code, msg=str(exc))
+            return result
+        try:
+            module_args = self._before_module(module_args, task_vars)
+            result.update(self._execute_module(module_name=self._task.resolved_action, module_args=module_args, task_vars=task_vars))
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        result["token_id"] = approval["token_id"]
+        return result
