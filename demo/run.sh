@@ -9,6 +9,8 @@ bin="$root/.venv/bin"
 out="$root/out/demo"
 rm -rf "$out"
 mkdir -p "$out/reports"
+# Every run of the demo is recorded by the archive callback under out/demo/archive.
+export OPSGATE_DEMO_DIR="$out" OPSGATE_ARCHIVE_DIR="$out/archive"
 start=$(date +%s)
 step() { printf '\n[demo %3ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
@@ -24,6 +26,78 @@ step "2. Preflight of this machine against inventories/local's readiness spec"
     || { cat "$out/preflight.log"; echo "preflight failed: see $out/reports/readiness.md"; exit 1; }
 sed -n '/Print the readiness summary/,/^$/p' "$out/preflight.log" | sed -n 's/^    - //p' | tr -d "'" 
 
-step "done"
+# The rest of the flow: throw-away approvers, signed tokens, app slots on this machine.
+approvals="$root/molecule/deploy/approvals.sh"
+slots=slot1,slot2,slot3,slot4
+playbook() {  # playbook NAME LOG TOKEN [ansible-playbook args...]
+    local name=$1 log=$2 token=$3
+    shift 3
+    "$bin/ansible-playbook" -i inventories/local/app_slots.yml -i "$out/approvals/policy.yml" "playbooks/$name.yml" \
+        -e "opsgate_approval_token=@$token" "$@" > "$out/$log.log" 2>&1
+}
+serving() {
+    local line="  serving:"
+    for port in 18081 18082 18083 18084; do
+        line+=" :$port=$(curl -fsS "http://127.0.0.1:$port/health" 2>/dev/null | "$bin/python" -c 'import json,sys; print(json.load(sys.stdin)["version"])' 2>/dev/null || echo down)"
+    done
+    echo "$line"
+}
+sign() {  # sign FILE ACTION VERSION SHA CHANGE
+    bash "$approvals" token "$out/approvals" "$out/tokens/$1" "$2" sample_app "$3" "$4" demo "$slots" "$5"
+    echo "  token $(basename "$1") ($("$bin/python" bin/opsgate-approval inspect --in "$out/tokens/$1" | "$bin/python" -c 'import json,sys; print(json.load(sys.stdin)["claims"]["token_id"])'))" \
+         "signed by business_head, it_head, risk_compliance, ops_director"
+}
+
+step "3. Demo approval policy and throw-away keys for the four approver roles"
+bash "$approvals" init "$out/approvals"
+echo "  policy: $out/approvals/policy.yml (core_business needs all four roles)"
+
+step "4. Build sample_app 1.0.0, 2.0.0 and a broken 3.0.0 (its /health answers 503)"
+mkdir -p "$out/artifacts" "$out/tokens"
+declare -A sha
+for version in 1.0.0 2.0.0 3.0.0; do
+    extra=(); [ "$version" = 3.0.0 ] && extra=(--broken)
+    read -r sha[$version] built < <("$bin/python" demo/sample_app/build.py "${extra[@]}" "$version" "$out/artifacts")
+    [ "$built" = "$out/artifacts/sample_app-$version.tar.gz" ] || mv "$built" "$out/artifacts/sample_app-$version.tar.gz"
+    echo "  sample_app-$version.tar.gz sha256 ${sha[$version]:0:16}..."
+done
+
+step "5. Deploy 1.0.0 to four app slots (token: action deploy)"
+sign deploy-1.0.0.token deploy 1.0.0 "${sha[1.0.0]}" CHG-DEMO-1
+playbook deploy deploy-1.0.0 "$out/tokens/deploy-1.0.0.token" -e app_version=1.0.0 -e "app_sha256=${sha[1.0.0]}" -e demo_change_id=CHG-DEMO-1 \
+    || { tail -30 "$out/deploy-1.0.0.log"; exit 1; }
+serving
+
+step "6. Deploy 2.0.0 (token: action deploy)"
+sign deploy-2.0.0.token deploy 2.0.0 "${sha[2.0.0]}" CHG-DEMO-2
+playbook deploy deploy-2.0.0 "$out/tokens/deploy-2.0.0.token" -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-2 \
+    || { tail -30 "$out/deploy-2.0.0.log"; exit 1; }
+serving
+
+step "7. Deploy the broken 3.0.0: its health check fails and every slot goes back to 2.0.0"
+sign deploy-3.0.0.token deploy 3.0.0 "${sha[3.0.0]}" CHG-DEMO-3
+if playbook deploy deploy-3.0.0 "$out/tokens/deploy-3.0.0.token" -e app_version=3.0.0 -e "app_sha256=${sha[3.0.0]}" -e demo_change_id=CHG-DEMO-3; then
+    echo "the broken release was not stopped" >&2; exit 1
+fi
+grep -o 'deploy of [^ ]* failed at [^;]*' "$out/deploy-3.0.0.log" | head -1 | sed 's/^/  /' || true
+serving
+
+step "8. Roll back to 1.0.0 (token: action rollback)"
+sign rollback-1.0.0.token rollback 1.0.0 "${sha[1.0.0]}" CHG-DEMO-RB
+playbook rollback rollback-1.0.0 "$out/tokens/rollback-1.0.0.token" -e rollback_version=1.0.0 -e "rollback_artifact_sha256=${sha[1.0.0]}" \
+    -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-RB \
+    || { tail -30 "$out/rollback-1.0.0.log"; exit 1; }
+serving
+
+step "9. Stop the demo's app slots"
+for slot in 1 2 3 4; do
+    pidfile="$out/slots/slot$slot/run/sample_app.pid"
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+done
+
+"$bin/python" bin/opsgate-archive --archive-dir "$out/archive" report --change CHG-DEMO-RB --format html -o "$out/reports/archive-CHG-DEMO-RB.html" >/dev/null 2>&1 || true
+step "done in $(( $(date +%s) - start )) s"
 echo "  readiness report: $out/reports/readiness.html (also .md, .json, junit.xml)"
+echo "  archive:          $out/archive/ ($(ls "$out/archive" | wc -l) runs); list them: bin/opsgate-archive --archive-dir $out/archive list"
+echo "  archive report:   $out/reports/archive-CHG-DEMO-RB.html"
 echo "  host records:     $out/reports/inventory/"
