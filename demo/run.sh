@@ -32,7 +32,7 @@ slots=slot1,slot2,slot3,slot4
 playbook() {  # playbook NAME LOG TOKEN [ansible-playbook args...]
     local name=$1 log=$2 token=$3
     shift 3
-    "$bin/ansible-playbook" -i inventories/local/app_slots.yml -i "$out/approvals/policy.yml" "playbooks/$name.yml" \
+    "$bin/ansible-playbook" -i demo/inventory/app_slots.yml -i "$out/approvals/policy.yml" "playbooks/$name.yml" \
         -e "opsgate_approval_token=@$token" "$@" > "$out/$log.log" 2>&1
 }
 serving() {
