@@ -75,7 +75,7 @@ def measure(size: int, runs: int, workdir: Path) -> dict[str, float]:
         if _ready_hosts(reports) != size:
             raise RuntimeError(f"only {_ready_hosts(reports)}/{size} hosts ready: see {reports}/readiness.md")
         times: dict[str, list[float]] = {"ours": [], "baseline": []}
-        for _ in range(runs):
+        for _round in range(runs):
             times["ours"].append(_run(ours, inventory, reports))
             times["baseline"].append(_run(baseline, inventory, reports))
     result = {name: statistics.median(values) for name, values in times.items()}

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -65,6 +64,11 @@ def make_handler(build: dict[str, Any], config: dict[str, Any]) -> type[BaseHTTP
     return Handler
 
 
+def _stop_on_signal(signum: int, frame: object) -> None:
+    # SIGTERM (a stop or restart) ends serve_forever the way Ctrl-C does.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="JSON config rendered by the deploy (port, greeting)")
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     build = read_build()
     config = read_config(args.config)
     server = ThreadingHTTPServer((config.get("bind", "127.0.0.1"), config["port"]), make_handler(build, config))
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     sys.stderr.write(f"sample_app {build['version']} listening on {config.get('bind', '127.0.0.1')}:{config['port']}\n")
     try:
         server.serve_forever()

@@ -71,7 +71,9 @@ def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:
     # Pure functions without an AnsibleModule (tested directly), hence subprocess rather than run_command.
     # A bounded wait: a restart queued behind a boot that never finishes must fail, not hang the run.
     try:
-        return subprocess.run(["systemctl", *args], capture_output=True, text=True, check=False, timeout=SYSTEMCTL_TIMEOUT)  # pylint: disable=ansible-bad-function
+        return subprocess.run(  # pylint: disable=ansible-bad-function
+            ["systemctl", *args], capture_output=True, text=True, check=False, timeout=SYSTEMCTL_TIMEOUT
+        )
     except subprocess.TimeoutExpired:
         raise ServiceError(
             f"systemctl {' '.join(args)} did not finish within {SYSTEMCTL_TIMEOUT} s (is systemd still starting? see systemctl list-jobs)"

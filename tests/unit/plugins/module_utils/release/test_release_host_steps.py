@@ -66,7 +66,7 @@ def test_rerun_of_the_same_release_changes_nothing(dirs):
 def test_a_digest_mismatch_on_the_host_leaves_current_and_no_staging(dirs):
     base, artifacts = dirs
     first = _deploy(base, artifacts, "1.0.0")
-    path, _ = make_artifact(artifacts, "2.0.0")
+    path, _sha = make_artifact(artifacts, "2.0.0")
     request = stage_request(base, path, "0" * 64, "2.0.0")
     with pytest.raises(StageError, match=f"current untouched \\({first}\\)"):
         stage_release(request)
@@ -183,7 +183,7 @@ def test_rollback_restores_the_backup_taken_when_the_target_was_left(dirs, tmp_p
     config.write_text("v2 host config\n")  # what v2 changed after it went live
     report = release_report(base)
     assert report["rollback_target"]["release_id"] == first
-    _, sha1 = make_artifact(artifacts, "1.0.0")
+    _path, sha1 = make_artifact(artifacts, "1.0.0")
     from ansible_collections.opsgate.release.plugins.module_utils.release.stage import ReleaseIdentity
 
     identity = ReleaseIdentity(first, "app", "1.0.0", sha1, "CHG-RB", "apv-rb", "tester")

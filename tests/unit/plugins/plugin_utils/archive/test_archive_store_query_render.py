@@ -127,9 +127,9 @@ def test_html_report_is_self_contained_and_escaped() -> None:
     page = render_html("CHG-2025-0042", runs, "2025-06-01T00:00:00Z")
     parser = _Collector()
     parser.feed(page)
-    tags = {tag for tag, _ in parser.tags}
+    tags = {tag for tag, _attrs in parser.tags}
     assert "script" not in tags
-    assert not [attrs for _, attrs in parser.tags if "src" in attrs or "href" in attrs]
+    assert not [attrs for _tag, attrs in parser.tags if "src" in attrs or "href" in attrs]
     assert "<script>alert(1)</script>" in "".join(parser.text)
     assert "rolled-back" in page
     assert APPROVAL["token_id"] in page

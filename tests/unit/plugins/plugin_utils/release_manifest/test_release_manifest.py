@@ -141,7 +141,7 @@ def test_local_artifact_digest_is_verified(tmp_path):
 
 
 def test_local_artifact_mismatch_names_both_digests(tmp_path):
-    _, sha = _artifact(tmp_path)
+    _path, sha = _artifact(tmp_path)
     with pytest.raises(ArtifactDigestError, match=f"sha256 is {sha}, the manifest says {'0' * 64}; nothing was copied to any host"):
         verify_artifacts([{"name": "app.tar.gz", "src": "app.tar.gz", "sha256": "0" * 64}], str(tmp_path), str(tmp_path / "cache"))
 
