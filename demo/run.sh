@@ -28,12 +28,12 @@ sed -n '/Print the readiness summary/,/^$/p' "$out/preflight.log" | sed -n 's/^ 
 
 # The rest of the flow: throw-away approvers, signed tokens, app slots on this machine.
 approvals="$root/molecule/deploy/approvals.sh"
-slots=slot1,slot2,slot3,slot4
+slots=slot1,slot2,slot3,slot4  # the token's host set: the play's hosts (not the lb)
 playbook() {  # playbook NAME LOG TOKEN [ansible-playbook args...]
     local name=$1 log=$2 token=$3
     shift 3
     "$bin/ansible-playbook" -i demo/inventory/app_slots.yml -i "$out/approvals/policy.yml" "playbooks/$name.yml" \
-        -e "opsgate_approval_token=@$token" "$@" > "$out/$log.log" 2>&1
+        -e "opsgate_approval_token=@$token" -e opsgate_target_hosts=app_slots "$@" > "$out/$log.log" 2>&1
 }
 serving() {
     local line="  serving:"
@@ -46,6 +46,23 @@ sign() {  # sign FILE ACTION VERSION SHA CHANGE
     bash "$approvals" token "$out/approvals" "$out/tokens/$1" "$2" sample_app "$3" "$4" demo "$slots" "$5"
     echo "  token $(basename "$1") ($("$bin/python" bin/opsgate-approval inspect --in "$out/tokens/$1" | "$bin/python" -c 'import json,sys; print(json.load(sys.stdin)["claims"]["token_id"])'))" \
          "signed by business_head, it_head, risk_compliance, ops_director"
+}
+
+lb_dir="$out/lb"
+lb_start() { bash demo/local_lb.sh start "$lb_dir"; }
+load_start() {  # requests through haproxy for the whole rollout; counts answers that are not 2xx
+    ( ok=0; bad=0; end=$(( $(date +%s) + 300 ))
+      while [ ! -f "$lb_dir/stop" ] && [ "$(date +%s)" -lt "$end" ]; do
+          code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:18080/ || true)
+          case "$code" in 2*) ok=$((ok + 1)) ;; *) bad=$((bad + 1)) ;; esac
+          sleep 0.05
+      done
+      echo "$ok $bad" > "$lb_dir/load" ) &
+}
+load_stop() {
+    touch "$lb_dir/stop"; wait; rm -f "$lb_dir/stop"
+    read -r ok bad < "$lb_dir/load"
+    echo "  through haproxy during the rollout: $ok requests answered 2xx, $bad not"
 }
 
 step "3. Demo approval policy and throw-away keys for the four approver roles"
@@ -62,24 +79,29 @@ for version in 1.0.0 2.0.0 3.0.0; do
     echo "  sample_app-$version.tar.gz sha256 ${sha[$version]:0:16}..."
 done
 
-step "5. Deploy 1.0.0 to four app slots (token: action deploy)"
+step "5. Deploy 1.0.0 to four app slots behind haproxy on :18080 (token: action deploy)"
+lb_start
 sign deploy-1.0.0.token deploy 1.0.0 "${sha[1.0.0]}" CHG-DEMO-1
 playbook deploy deploy-1.0.0 "$out/tokens/deploy-1.0.0.token" -e app_version=1.0.0 -e "app_sha256=${sha[1.0.0]}" -e demo_change_id=CHG-DEMO-1 \
     || { tail -30 "$out/deploy-1.0.0.log"; exit 1; }
 serving
 
-step "6. Deploy 2.0.0 (token: action deploy)"
-sign deploy-2.0.0.token deploy 2.0.0 "${sha[2.0.0]}" CHG-DEMO-2
-playbook deploy deploy-2.0.0 "$out/tokens/deploy-2.0.0.token" -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-2 \
-    || { tail -30 "$out/deploy-2.0.0.log"; exit 1; }
+step "6. Gray release 2.0.0 through haproxy: canary, pause, 50%, 100% (token: action gray_release)"
+sign gray-2.0.0.token gray_release 2.0.0 "${sha[2.0.0]}" CHG-DEMO-2
+load_start
+playbook gray_release gray-2.0.0 "$out/tokens/gray-2.0.0.token" -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-2 \
+    || { load_stop; tail -30 "$out/gray-2.0.0.log"; exit 1; }
+load_stop
 serving
 
-step "7. Deploy the broken 3.0.0: its health check fails and every slot goes back to 2.0.0"
-sign deploy-3.0.0.token deploy 3.0.0 "${sha[3.0.0]}" CHG-DEMO-3
-if playbook deploy deploy-3.0.0 "$out/tokens/deploy-3.0.0.token" -e app_version=3.0.0 -e "app_sha256=${sha[3.0.0]}" -e demo_change_id=CHG-DEMO-3; then
-    echo "the broken release was not stopped" >&2; exit 1
+step "7. Gray release of the broken 3.0.0: the canary fails its health gate and is rolled back"
+sign gray-3.0.0.token gray_release 3.0.0 "${sha[3.0.0]}" CHG-DEMO-3
+load_start
+if playbook gray_release gray-3.0.0 "$out/tokens/gray-3.0.0.token" -e app_version=3.0.0 -e "app_sha256=${sha[3.0.0]}" -e demo_change_id=CHG-DEMO-3; then
+    load_stop; echo "the broken release was not stopped" >&2; exit 1
 fi
-grep -o 'deploy of [^ ]* failed at [^;]*' "$out/deploy-3.0.0.log" | head -1 | sed 's/^/  /' || true
+load_stop
+grep -oE 'gray release [^"]*(failed|stopped)[^"]*' "$out/gray-3.0.0.log" | head -1 | cut -c1-240 | sed 's/^/  /' || true
 serving
 
 step "8. Roll back to 1.0.0 (token: action rollback)"
@@ -89,15 +111,16 @@ playbook rollback rollback-1.0.0 "$out/tokens/rollback-1.0.0.token" -e rollback_
     || { tail -30 "$out/rollback-1.0.0.log"; exit 1; }
 serving
 
-step "9. Stop the demo's app slots"
+step "9. Stop the demo's app slots and haproxy"
+bash demo/local_lb.sh stop "$lb_dir"
 for slot in 1 2 3 4; do
     pidfile="$out/slots/slot$slot/run/sample_app.pid"
-    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
 done
 
 "$bin/python" bin/opsgate-archive --archive-dir "$out/archive" report --change CHG-DEMO-RB --format html -o "$out/reports/archive-CHG-DEMO-RB.html" >/dev/null 2>&1 || true
 step "done in $(( $(date +%s) - start )) s"
 echo "  readiness report: $out/reports/readiness.html (also .md, .json, junit.xml)"
-echo "  archive:          $out/archive/ ($(ls "$out/archive" | wc -l) runs); list them: bin/opsgate-archive --archive-dir $out/archive list"
+echo "  archive:          $out/archive/ ($(find "$out/archive" -name '*.json' | wc -l) runs); list them: bin/opsgate-archive --archive-dir $out/archive list"
 echo "  archive report:   $out/reports/archive-CHG-DEMO-RB.html"
 echo "  host records:     $out/reports/inventory/"

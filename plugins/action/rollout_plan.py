@@ -12,6 +12,7 @@ from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.errors import ApprovalError
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import policy_from_inputs
+from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.approval_receipt import ApprovalRefused, require_host_approval
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.batches import batches_fingerprint, plan_batches
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.failure_budget import allowed_failures
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.plan import ROLLOUT_VAR, RolloutPlanError, validate_rollout
@@ -23,7 +24,8 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "app": {"type": "str", "required": True},
     "env": {"type": "str", "required": True},
     "release_id": {"type": "str", "required": True},
-    "token_id": {"type": "str", "required": True},
+    "token_id": {"type": "str", "default": ""},
+    "approval": {"type": "dict"},
     "resume": {"type": "bool", "default": False},
 }
 
@@ -46,12 +48,23 @@ class ActionModule(ActionBase):
             result.update(failed=True, changed=False, error_path=exc.path, msg=f"invalid rollout plan: {exc}")
             return result
         fingerprint = batches_fingerprint(batches)
+        token_id = args["token_id"]
+        if args["approval"] is not None:
+            # The token id of this run's verified approval, from its receipt: a variable cannot name another token.
+            try:
+                token_id = self._receipt_token_id(args["approval"], batches[0].hosts[0], task_vars)
+            except ApprovalRefused as exc:
+                result.update(failed=True, changed=False, approval_error=exc.code, msg=str(exc))
+                return result
+        if not token_id:
+            result.update(failed=True, changed=False, msg="rollout_plan needs token_id or approval (the run's approval scope)")
+            return result
         try:
             # Next to the token ledger, from the inventory's policy: extra vars cannot move it.
             ledger_dir = policy_from_inputs(task_vars, self._templar.template, set(load_extra_vars(self._loader))).ledger_dir
             path = state_path(ledger_dir, args["app"], args["env"])
             existing = read_state(path)
-            start = start_point(existing, args["release_id"], args["token_id"], fingerprint, args["resume"])
+            start = start_point(existing, args["release_id"], token_id, fingerprint, args["resume"])
         except ApprovalError as exc:
             result.update(failed=True, changed=False, msg=f"rollout state unavailable [{exc.code}]: {exc.message}")
             return result
@@ -64,6 +77,8 @@ class ActionModule(ActionBase):
             changed=False,
             batches=[batch.as_dict() for batch in batches],
             batches_fingerprint=fingerprint,
+            batches_total=len(batches),
+            token_id=token_id,
             start_batch=start,
             hosts_switched=switched,
             state_path=path,
@@ -82,3 +97,7 @@ class ActionModule(ActionBase):
             ),
         )
         return result
+
+    def _receipt_token_id(self, scope: dict[str, Any], host: str, task_vars: dict[str, Any]) -> str:
+        approval = require_host_approval(scope, host, task_vars, self._templar.template, set(load_extra_vars(self._loader)), bool(self._task.check_mode))
+        return approval["token_id"]

@@ -53,9 +53,16 @@ options:
     type: str
     required: true
   token_id:
-    description: The id of the approval token verified in this run (opsgate.release.approval_gate).
+    description:
+      - The id of the approval token verified in this run (opsgate.release.approval_gate).
+      - Give O(approval) instead to take it from this run's approval receipt; one of the two is required.
     type: str
-    required: true
+    default: ""
+  approval:
+    description:
+      - This run's approval scope (action, app, version, artifact_sha256, env, system, system_class); the token id then comes
+        from the receipt the approval gate wrote in this run for the first host, so no variable can name another token.
+    type: dict
   resume:
     description: Continue a rollout that stopped at an approval step (C(opsgate_rollout_resume)).
     type: bool
@@ -82,6 +89,14 @@ batches:
   returned: success
   type: list
   elements: dict
+batches_total:
+  description: Number of batches.
+  returned: success
+  type: int
+token_id:
+  description: The approval token id the state is bound to.
+  returned: success
+  type: str
 batches_fingerprint:
   description: sha256 over the host split; a resumed rollout must have the same.
   returned: success

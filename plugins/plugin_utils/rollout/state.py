@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from .failure_budget import BudgetVerdict
+
 STATE_FILE = "state.json"
 ROLLOUTS_DIR = "rollouts"
 STATE_VERSION = 1
@@ -173,3 +175,36 @@ def start_point(existing: RolloutState | None, release_id: str, token_id: str, f
     if existing.batches_done >= existing.batches_total:
         raise RolloutStateError(f"all {existing.batches_total} batches of release {release_id} are done; nothing to resume")
     return existing.batches_done
+
+
+def begin_state(
+    existing: RolloutState | None, app: str, env: str, release_id: str, token_id: str, fingerprint: str, batches_total: int, resume: bool
+) -> RolloutState:
+    """The state a run starts from: the paused one marked running again, or a fresh one (the caller ran start_point first)."""
+    if resume:
+        if existing is None:
+            raise RolloutStateError(f"opsgate_rollout_resume is true but there is no rollout state to resume for release {release_id}")
+        start_point(existing, release_id, token_id, fingerprint, resume=True)
+        return with_status(existing, RUNNING, f"resumed at batch {existing.batches_done + 1} of {existing.batches_total}")
+    start_point(existing, release_id, token_id, fingerprint, resume=False)
+    return new_state(app, env, release_id, token_id, fingerprint, batches_total)
+
+
+def record_batch(
+    state: RolloutState, batch_hosts: Sequence[str], failed: Sequence[str], allowed_failures: int
+) -> tuple[RolloutState, BudgetVerdict]:
+    """A batch ended: its healthy hosts count as switched, its failed ones against the fleet failure budget.
+
+    Within the budget the batch counts as done (the failed hosts are back on their old release); over it the
+    state keeps ``batches_done`` so the caller rolls back ``hosts_switched`` and marks the state rolled back.
+    """
+    unknown = [host for host in failed if host not in batch_hosts]
+    if unknown:
+        raise RolloutStateError(f"failed host(s) {', '.join(unknown)} are not in the batch ({', '.join(batch_hosts)})")
+    switched = [host for host in batch_hosts if host not in failed]
+    verdict = BudgetVerdict(allowed=allowed_failures, failed=tuple(dict.fromkeys((*state.failed_hosts, *failed))))
+    if verdict.exceeded:
+        hosts = tuple(dict.fromkeys((*state.hosts_switched, *switched)))
+        message = f"failure budget exceeded: {verdict.describe()}"
+        return replace(state, hosts_switched=hosts, failed_hosts=verdict.failed, message=message, updated_at=_now()), verdict
+    return with_batch_done(state, switched, failed), verdict

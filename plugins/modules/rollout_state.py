@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rollout_state
+short_description: Record a gray release's progress in its controller state, judge batches and analyses
+version_added: 0.1.0
+description:
+  - Runs on the controller only (an action plugin); contacts no host.
+  - The state file is C(<ledger_dir>/rollouts/<app>--<env>/state.json), where C(ledger_dir) is that of the inventory's
+    C(opsgate_approval_policy) (next to the token ledger), written atomically. Extra vars cannot move it.
+  - O(event=start) writes a fresh state, or marks the paused state running again when O(resume=true); it refuses like
+    M(opsgate.release.rollout_plan) does.
+  - O(event=batch) records a finished batch. Its hosts not in O(failed_hosts) join C(hosts_switched); the failed ones count
+    against the fleet failure budget (O(allowed_failures)) together with those of earlier batches. Returns RV(budget_exceeded).
+  - O(event=status) sets the status (for example C(paused_for_approval), C(rolled_back), C(done)) with a message.
+  - O(event=analysis) judges the metric bodies of an analysis step (O(rollout), O(step), O(measurements)) with Argo
+    Rollouts' semantics and returns RV(verdict); it writes nothing.
+  - In check mode nothing is written.
+author:
+  - Opsgate Release Contributors (@opsgate)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - opsgate.release.controller_action
+attributes:
+  check_mode:
+    support: full
+    details: Computes the same results but does not write the state file.
+options:
+  event:
+    description: What happened.
+    type: str
+    required: true
+    choices: [start, batch, analysis, status]
+  app:
+    description: The application; with O(env) it names the state.
+    type: str
+    required: true
+  env:
+    description: The environment.
+    type: str
+    required: true
+  release_id:
+    description: The release of this run; required for O(event=start), checked against the state otherwise when given.
+    type: str
+    default: ""
+  token_id:
+    description: The verified approval token's id (O(event=start)).
+    type: str
+    default: ""
+  batches_fingerprint:
+    description: The host split from M(opsgate.release.rollout_plan) (O(event=start)).
+    type: str
+    default: ""
+  batches_total:
+    description: Number of batches (O(event=start)).
+    type: int
+    default: 0
+  resume:
+    description: Resume the paused rollout instead of starting one (O(event=start)).
+    type: bool
+    default: false
+  batch_hosts:
+    description: The hosts of the batch that ended (O(event=batch)).
+    type: list
+    elements: str
+    default: []
+  failed_hosts:
+    description: The batch's hosts that failed (a gate, the deploy, unreachable) (O(event=batch)).
+    type: list
+    elements: str
+    default: []
+  allowed_failures:
+    description: Hosts of the fleet that may fail, from M(opsgate.release.rollout_plan) (O(event=batch)).
+    type: int
+    default: 0
+  rollout:
+    description: The rollout plan (O(event=analysis)).
+    type: dict
+  step:
+    description: Index of the analysis step in the plan's steps (O(event=analysis)).
+    type: int
+  measurements:
+    description: The JSON bodies of the polls, null for a poll without a JSON answer (O(event=analysis)).
+    type: list
+    elements: raw
+    default: []
+  status:
+    description: The new status (O(event=status)).
+    type: str
+    choices: [running, paused_for_approval, failed, rolled_back, done]
+  message:
+    description: Why (O(event=status)).
+    type: str
+    default: ""
+"""
+
+EXAMPLES = r"""
+- name: Record the batch and judge the failure budget
+  opsgate.release.rollout_state:
+    event: batch
+    app: sample_app
+    env: prod
+    release_id: "{{ __deploy_release.release_id }}"
+    batch_hosts: [app2, app3]
+    failed_hosts: [app3]
+    allowed_failures: 1
+  run_once: true
+  register: __recorded
+"""
+
+RETURN = r"""
+state:
+  description: The state after the event (release_id, token_id, batches_done, hosts_switched, failed_hosts, status, message, ...).
+  returned: success, except for O(event=analysis)
+  type: dict
+state_path:
+  description: The state file.
+  returned: success, except for O(event=analysis)
+  type: str
+budget_exceeded:
+  description: Whether the failed hosts so far exceed the failure budget.
+  returned: O(event=batch)
+  type: bool
+budget:
+  description: The failed hosts and the budget, in words.
+  returned: O(event=batch)
+  type: str
+verdict:
+  description: C(success), C(failure), C(inconclusive), or C(running) while fewer measurements than C(count) were given.
+  returned: O(event=analysis)
+  type: str
+reason:
+  description: Why, with the values found.
+  returned: O(event=analysis)
+  type: str
+measurements:
+  description: Each measurement's verdict and its metrics' values and verdicts.
+  returned: O(event=analysis)
+  type: list
+  elements: dict
+"""

@@ -1,0 +1,137 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The gray release run the way AWX runs it: ansible-runner's Python API over a private data dir.
+
+The private data dir is laid out as AWX lays it out: `project/` (the checkout), `inventory/`,
+`env/extravars` holding the survey answers (the token among them, as a survey password is
+passed) and `env/envvars`. The hosts are the demo's four local app slots behind a real haproxy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ansible_runner = pytest.importorskip("ansible_runner")
+
+ROOT = Path(__file__).resolve().parents[3]
+PYTHON = sys.executable
+APPROVALS = ROOT / "molecule/deploy/approvals.sh"
+SLOTS = ["slot1", "slot2", "slot3", "slot4"]
+PORTS = [18081, 18082, 18083, 18084]
+
+pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is installed by make test-env")
+
+
+def _run(*argv: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(list(argv), cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{argv}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+    return done.stdout
+
+
+def _serving() -> list[str]:
+    versions = []
+    for port in PORTS:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
+            versions.append(json.load(answer)["version"])
+    return versions
+
+
+def _project_copy(destination: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    link = destination / ".collections/ansible_collections/opsgate/release"
+    link.parent.mkdir(parents=True)
+    link.symlink_to("../../..")
+
+
+@pytest.fixture
+def slots(tmp_path: Path):
+    demo = tmp_path / "demo"
+    (demo / "artifacts").mkdir(parents=True)
+    sha = {}
+    for version in ("1.0.0", "2.0.0"):
+        digest, _path = _run(PYTHON, "demo/sample_app/build.py", version, str(demo / "artifacts")).split()
+        sha[version] = digest
+    _run("bash", str(APPROVALS), "init", str(tmp_path / "approvals"))
+    _run("bash", "demo/local_lb.sh", "start", str(demo / "lb"))
+    env = {"OPSGATE_DEMO_DIR": str(demo), "OPSGATE_ARCHIVE_DIR": str(tmp_path / "archive-v1")}
+    try:
+        token_v1 = tmp_path / "deploy-1.token"
+        _run("bash", str(APPROVALS), "token", str(tmp_path / "approvals"), str(token_v1), "deploy", "sample_app", "1.0.0", sha["1.0.0"], "demo",
+             ",".join(SLOTS), "CHG-RUNNER-1")
+        _run(str(ROOT / ".venv/bin/ansible-playbook"), "-i", "demo/inventory/app_slots.yml", "-i", str(tmp_path / "approvals/policy.yml"),
+             "playbooks/deploy.yml", "-e", f"opsgate_approval_token=@{token_v1}", "-e", "opsgate_target_hosts=app_slots",
+             "-e", "app_version=1.0.0", "-e", f"app_sha256={sha['1.0.0']}", "-e", "demo_change_id=CHG-RUNNER-1", env=env)
+        assert _serving() == ["1.0.0"] * 4
+        yield tmp_path, demo, sha
+    finally:
+        _run("bash", "demo/local_lb.sh", "stop", str(demo / "lb"))
+        for slot in SLOTS:
+            pidfile = demo / "slots" / slot / "run/sample_app.pid"
+            if pidfile.exists():
+                subprocess.run(["kill", pidfile.read_text().strip()], check=False)
+
+
+def test_gray_release_through_ansible_runner_keeps_the_token_out_of_the_artifacts(slots) -> None:
+    tmp_path, demo, sha = slots
+    token_file = tmp_path / "gray-2.token"
+    _run("bash", str(APPROVALS), "token", str(tmp_path / "approvals"), str(token_file), "gray_release", "sample_app", "2.0.0", sha["2.0.0"], "demo",
+         ",".join(SLOTS), "CHG-RUNNER-2")
+    token = token_file.read_text().strip()
+    assert len(token) > 200
+
+    private = tmp_path / "awx_job"
+    _project_copy(private / "project")
+    (private / "inventory").mkdir(parents=True)
+    shutil.copy(ROOT / "demo/inventory/app_slots.yml", private / "inventory/hosts.yml")
+    shutil.copy(tmp_path / "approvals/policy.yml", private / "inventory/policy.yml")
+    (private / "env").mkdir()
+    archive = tmp_path / "archive"
+    (private / "env/extravars").write_text(json.dumps({
+        "opsgate_approval_token": token,
+        "opsgate_target_hosts": "app_slots",
+        "app_version": "2.0.0",
+        "app_sha256": sha["2.0.0"],
+        "demo_change_id": "CHG-RUNNER-2",
+        "awx_user_name": "ops-oncall",
+        "awx_job_id": 4711,
+    }))
+    (private / "env/envvars").write_text(json.dumps({
+        "OPSGATE_DEMO_DIR": str(demo),
+        "OPSGATE_ARCHIVE_DIR": str(archive),
+        "ANSIBLE_CONFIG": str(private / "project/ansible.cfg"),
+        # An execution environment has ansible-playbook on PATH; here it is the venv's.
+        "PATH": f"{Path(PYTHON).parent}:{os.environ.get('PATH', '')}",
+    }))
+
+    result = ansible_runner.run(private_data_dir=str(private), playbook="playbooks/gray_release.yml", quiet=True)
+
+    events = list(result.events)
+    assert result.status == "successful", [e.get("stdout", "") for e in events[-15:]]
+    assert result.rc == 0
+    assert any(e["event"] == "runner_on_ok" and e["event_data"].get("host") in SLOTS for e in events)
+    assert _serving() == ["2.0.0"] * 4
+
+    artifacts = private / "artifacts"
+    files = [p for p in artifacts.rglob("*") if p.is_file()]
+    assert files, "ansible-runner wrote no artifacts"
+    for path in files + [p for p in archive.rglob("*") if p.is_file()]:
+        data = path.read_bytes()
+        assert token.encode() not in data, f"the token leaked into {path}"
+        assert token[20:80].encode() not in data, f"a piece of the token leaked into {path}"
+    records = [json.loads(p.read_text()) for p in archive.glob("*.json")]
+    assert [r["status"] for r in records] == ["success"]
