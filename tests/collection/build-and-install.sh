@@ -12,7 +12,8 @@ version=$(awk '/^version:/ {print $2}' "$root/galaxy.yml")
 tarball="$work/dist/opsgate-release-$version.tar.gz"
 test -f "$tarball" || { echo "build produced no $tarball" >&2; exit 1; }
 # Dependencies come bundled with the `ansible` package: Galaxy is not reachable.
-"$bin/ansible-galaxy" collection install "$tarball" -p "$work/collections" --no-deps >/dev/null
+# --force and a collections path of its own: the checkout itself is on the configured path.
+ANSIBLE_COLLECTIONS_PATH="$work/collections" "$bin/ansible-galaxy" collection install "$tarball" -p "$work/collections" --no-deps --force >/dev/null 2>&1
 installed="$work/collections/ansible_collections/opsgate/release"
 test -f "$installed/MANIFEST.json" || { echo "install left no MANIFEST.json" >&2; exit 1; }
 for excluded in .venv .collections .git; do
@@ -20,7 +21,7 @@ for excluded in .venv .collections .git; do
 done
 
 cd "$work"
-listed=$(ANSIBLE_CONFIG=/dev/null ANSIBLE_COLLECTIONS_PATH="$work/collections" "$bin/ansible-doc" -l opsgate.release 2>/dev/null | awk '{print $1}' | sort)
+listed=$(env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH="$work/collections" "$bin/ansible-doc" -l opsgate.release 2>/dev/null | awk '{print $1}' | sort)
 expected=$(find "$root/plugins/modules" -maxdepth 1 -name '*.py' -printf '%f\n' | sed 's/\.py$//; s/^/opsgate.release./' | sort)
 if [ "$listed" != "$expected" ]; then
     echo "installed collection lists modules:"; echo "$listed"; echo "expected:"; echo "$expected"; exit 1
