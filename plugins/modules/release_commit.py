@@ -18,53 +18,17 @@ description:
   - The action plugin checks this run's approval receipt for the host first.
 author:
   - Opsgate Release Contributors (@opsgate)
+extends_documentation_fragment:
+  - opsgate.release.release_identity
 attributes:
   check_mode:
     support: full
     description: Reports what it would record and remove.
-  diff_mode:
-    support: none
-    description: Changes are reported in the return values, not as a diff.
-  platform:
-    support: full
-    platforms: posix
-    description: Linux and other POSIX hosts with Python 3.9 or newer; systemd only for releases whose service type is systemd.
 options:
-  approval:
-    description: Controller side. The run's approval scope; see M(opsgate.release.release_stage).
-    type: dict
-  base_dir:
-    description: Base directory of the application.
-    type: path
-    required: true
   release_id:
     description: The release that passed its health check; must be current.
     type: str
     required: true
-  app:
-    description: Application name, for the ledger.
-    type: str
-    required: true
-  version:
-    description: Version, for the ledger.
-    type: str
-    required: true
-  artifact_sha256:
-    description: Release digest, for the ledger.
-    type: str
-    required: true
-  change_id:
-    description: Change id for the ledger.
-    type: str
-    default: ""
-  token_id:
-    description: Set by the action plugin from the verified token.
-    type: str
-    default: ""
-  who:
-    description: Who runs the change.
-    type: str
-    default: ""
   event:
     description: C(deploy) after a deploy, C(rollback) after a rollback (a rollback does not move the release forward in history).
     type: str

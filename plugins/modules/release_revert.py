@@ -21,29 +21,17 @@ description:
   - The action plugin checks this run's approval receipt for the host first.
 author:
   - Opsgate Release Contributors (@opsgate)
+extends_documentation_fragment:
+  - opsgate.release.release_identity
 attributes:
   check_mode:
     support: full
     description: Reports what would be switched and restored.
-  diff_mode:
-    support: none
-    description: Changes are reported in the return values, not as a diff.
-  platform:
-    support: full
-    platforms: posix
-    description: Linux and other POSIX hosts with Python 3.9 or newer; systemd only for releases whose service type is systemd.
 options:
-  approval:
-    description: Controller side. The run's approval scope; see M(opsgate.release.release_stage).
-    type: dict
   mode:
     description: C(failed) to undo a failed deploy of O(release_id), C(rollback) to roll back.
     type: str
     choices: [failed, rollback]
-    required: true
-  base_dir:
-    description: Base directory of the application.
-    type: path
     required: true
   release_id:
     description: With O(mode=failed) the release that failed; with O(mode=rollback) the expected target (ledger entries are written for it).
@@ -51,30 +39,6 @@ options:
     required: true
   target_release_id:
     description: With O(mode=rollback), a named good release to return to; empty means the last good release before C(current).
-    type: str
-    default: ""
-  app:
-    description: Application name, for the ledger.
-    type: str
-    required: true
-  version:
-    description: Version, for the ledger.
-    type: str
-    required: true
-  artifact_sha256:
-    description: Release digest, for the ledger.
-    type: str
-    required: true
-  change_id:
-    description: Change id for the ledger.
-    type: str
-    default: ""
-  token_id:
-    description: Set by the action plugin from the verified token.
-    type: str
-    default: ""
-  who:
-    description: Who runs the change.
     type: str
     default: ""
   note:

@@ -22,55 +22,17 @@ description:
   - Part of the P(opsgate.release.deploy#role) role; use that role rather than this module directly.
 author:
   - Opsgate Release Contributors (@opsgate)
+extends_documentation_fragment:
+  - opsgate.release.release_identity
 attributes:
   check_mode:
     support: full
     description: Reports whether the release would be staged; changes nothing.
-  diff_mode:
-    support: none
-    description: Changes are reported in the return values, not as a diff.
-  platform:
-    support: full
-    platforms: posix
-    description: Linux and other POSIX hosts with Python 3.9 or newer; systemd only for releases whose service type is systemd.
 options:
-  approval:
-    description:
-      - Controller side. The run's approval scope (C(action), C(app), C(version), C(artifact_sha256), C(env), optionally
-        C(system), C(system_class)); the action plugin requires this run's approval receipt for it and never sends it to the host.
-    type: dict
-  base_dir:
-    description: Base directory holding C(releases/), C(shared/), C(current) and the ledger.
-    type: path
-    required: true
   release_id:
     description: The release id chosen once on the controller for the whole run.
     type: str
     required: true
-  app:
-    description: Application name, recorded in the ledger.
-    type: str
-    required: true
-  version:
-    description: Version, recorded in the ledger and the release marker.
-    type: str
-    required: true
-  artifact_sha256:
-    description: The release digest the approval binds (the artifact's sha256 when there is one artifact).
-    type: str
-    required: true
-  change_id:
-    description: Change id for the ledger; the action plugin uses the verified token's when empty.
-    type: str
-    default: ""
-  token_id:
-    description: Set by the action plugin from the verified token; a value given here is replaced.
-    type: str
-    default: ""
-  who:
-    description: Who runs the change (the controller user), recorded in the ledger next to the host account.
-    type: str
-    default: ""
   artifacts:
     description: Artifacts to place in the release directory.
     type: list

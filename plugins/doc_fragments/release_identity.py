@@ -1,0 +1,54 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # What every host-changing release module takes to name the release in the ledger and to
+    # have its action plugin check this run's approval (release_stage, _switch, _commit, _revert).
+    DOCUMENTATION = r"""
+options:
+  approval:
+    description:
+      - Controller side. The run's approval scope (C(action), C(app), C(version), C(artifact_sha256), C(env), optionally
+        C(system), C(system_class)); the action plugin requires this run's approval receipt for it and never sends it to the host.
+    type: dict
+  base_dir:
+    description: Base directory holding C(releases/), C(shared/), C(current) and the ledger.
+    type: path
+    required: true
+  app:
+    description: Application name, recorded in the ledger.
+    type: str
+    required: true
+  version:
+    description: Version, recorded in the ledger and the release marker.
+    type: str
+    required: true
+  artifact_sha256:
+    description: The release digest the approval binds (the artifact's sha256 when there is one artifact).
+    type: str
+    required: true
+  change_id:
+    description: Change id for the ledger; the action plugin uses the verified token's when empty.
+    type: str
+    default: ""
+  token_id:
+    description: Set by the action plugin from the verified token; a value given here is replaced.
+    type: str
+    default: ""
+  who:
+    description: Who runs the change (the controller user), recorded in the ledger next to the host account.
+    type: str
+    default: ""
+attributes:
+  diff_mode:
+    support: none
+    description: Changes are reported in the return values, not as a diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux and other POSIX hosts with Python 3.9 or newer; systemd only for releases whose service type is systemd.
+"""
