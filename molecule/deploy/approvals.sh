@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Real approval tokens for the scenarios, signed with bin/opsgate-approval and throw-away keys.
-#   approvals.sh init DIR                      4 approvers' keys + DIR/policy.yml (an inventory source)
+# Real approval tokens for the scenarios and the demo, signed with bin/opsgate-approval and throw-away keys.
+#   approvals.sh init DIR     2 policy administrators, 4 approvers and a requester; a trust root signed by
+#                             both administrators, pinned at DIR/trust/root.json (ledger DIR/ledger);
+#                             the signed policy DIR/trust/policy.json; DIR/policy.yml, an inventory source
+#                             that names the policy file. Runs need OPSGATE_TRUST_ROOT=DIR/trust/root.json.
 #   approvals.sh token DIR OUT ACTION APP VERSION SHA256 ENV HOST[,HOST...] [CHANGE_ID]
-# The policy goes into an inventory file, never -e: the gate refuses a policy from extra vars.
+# This is a demo root: production pins /etc/opsgate/trust.json made by its own administrators (docs/approvals.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cli=("$root/.venv/bin/python" "$root/bin/opsgate-approval")
@@ -10,26 +13,43 @@ roles=(business_head it_head risk_compliance ops_director)
 
 init() {
     local dir=$1
-    mkdir -p "$dir/keys" "$dir/ledger"
-    local entries=""
+    mkdir -p "$dir/keys" "$dir/ledger" "$dir/trust"
+    chmod 700 "$dir/keys" "$dir/ledger"
+    chmod 755 "$dir" "$dir/trust"
+    for admin in admin-one admin-two; do
+        "${cli[@]}" keygen --owner "$admin" --role policy_admin --out "$dir/keys/$admin.pem" --public-out "$dir/keys/$admin.pub" --force >/dev/null 2>&1
+    done
+    "${cli[@]}" keygen --owner requester --role requester --out "$dir/keys/requester.pem" --public-out "$dir/keys/requester.pub" --force >/dev/null 2>&1
     for role in "${roles[@]}"; do
         "${cli[@]}" keygen --owner "approver-$role" --role "$role" --out "$dir/keys/$role.pem" --public-out "$dir/keys/$role.pub" --force >/dev/null 2>&1
-        entries+=$(cat "$dir/keys/$role.pub"),
     done
-    python3 - "$dir" "[${entries%,}]" <<'PY'
+    "${cli[@]}" root-create --admin "$dir/keys/admin-one.pub" --admin "$dir/keys/admin-two.pub" --threshold 2 \
+        --ledger-dir "$dir/ledger" --out "$dir/trust/root.unsigned.json" >/dev/null 2>&1
+    "${cli[@]}" admin-sign --key "$dir/keys/admin-one.pem" --in "$dir/trust/root.unsigned.json" --out "$dir/trust/root.1.json" >/dev/null 2>&1
+    "${cli[@]}" admin-sign --key "$dir/keys/admin-two.pem" --in "$dir/trust/root.1.json" --out "$dir/trust/root.2.json" >/dev/null 2>&1
+    "${cli[@]}" root-install --in "$dir/trust/root.2.json" --trust-root "$dir/trust/root.json" >/dev/null 2>&1
+    rm -f "$dir/trust/root.unsigned.json" "$dir/trust/root.1.json" "$dir/trust/root.2.json"
+    python3 - "$dir" "${roles[@]}" <<'PY'
 import json, sys
-directory, approvers = sys.argv[1], json.loads(sys.argv[2])
+directory, roles = sys.argv[1], sys.argv[2:]
+approvers = [json.load(open(f"{directory}/keys/{name}.pub")) for name in [*roles, "requester"]]
 policy = {
     "approvers": approvers,
-    "classes": {"core_business": {"roles": {"business_head": 1, "it_head": 1, "risk_compliance": 1, "ops_director": 1}}},
+    "classes": {"core_business": {"roles": dict.fromkeys(roles, 1)}},
     "min_lead_working_days": 3,
     "timezone": "UTC",
     "max_window_hours": 24,
-    "ledger_dir": f"{directory}/ledger",
 }
-with open(f"{directory}/policy.yml", "w") as handle:
-    json.dump({"all": {"vars": {"opsgate_approval_policy": policy}}}, handle, indent=1)
+json.dump(policy, open(f"{directory}/trust/policy-body.json", "w"), indent=1)
+# An inventory source that names the signed policy file; it proves nothing by itself.
+json.dump({"all": {"vars": {"opsgate_approval_policy_file": f"{directory}/trust/policy.json"}}}, open(f"{directory}/policy.yml", "w"), indent=1)
 PY
+    "${cli[@]}" policy-create --in "$dir/trust/policy-body.json" --version 1 --expires "$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)" \
+        --out "$dir/trust/policy.unsigned.json" >/dev/null 2>&1
+    "${cli[@]}" admin-sign --key "$dir/keys/admin-one.pem" --in "$dir/trust/policy.unsigned.json" --out "$dir/trust/policy.1.json" >/dev/null 2>&1
+    "${cli[@]}" admin-sign --key "$dir/keys/admin-two.pem" --in "$dir/trust/policy.1.json" --out "$dir/trust/policy.json" >/dev/null 2>&1
+    rm -f "$dir/trust/policy.unsigned.json" "$dir/trust/policy.1.json" "$dir/trust/policy-body.json"
+    echo "OPSGATE_TRUST_ROOT=$dir/trust/root.json" > "$dir/env"
 }
 
 token() {
@@ -40,7 +60,7 @@ token() {
         --app "$app" --version "$version" --artifact-sha256 "$sha" --env "$env" --hosts "$hosts" \
         --plan-filed-at "$(date -u -d '-10 days' +%Y-%m-%dT%H:%M:%SZ)" \
         --not-before "$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)" --not-after "$(date -u -d '+20 hours' +%Y-%m-%dT%H:%M:%SZ)" \
-        --requested-by requester --test-report TR-1 --acceptance-report AR-1 --out "$unsigned" >/dev/null 2>&1
+        --requested-by requester --key "$dir/keys/requester.pem" --test-report TR-1 --acceptance-report AR-1 --out "$unsigned" >/dev/null 2>&1
     local current=$unsigned
     for role in "${roles[@]}"; do
         "${cli[@]}" sign --key "$dir/keys/$role.pem" --in "$current" --out "$out.$role" >/dev/null 2>&1

@@ -1,23 +1,33 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Verify the approval token on the controller before any host is touched; consume it; leave a receipt for this run."""
+"""Verify the approval token on the controller before any host is touched; consume it; leave a receipt for this run.
+
+With ``finish``, record instead that the run which consumed the token has ended, so it can never be resumed.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import canonical_json
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import ACTIONS
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import controller_identity, prune_receipts, write_receipt
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import OUTCOMES, ConsumptionLedger
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import (
+    controller_identity,
+    prune_receipts,
+    receipt_of_this_run,
+    run_owner,
+    write_receipt,
+)
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import run_scope, verify_token
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import RunScope, run_scope, verify_token
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "action": {"type": "str", "required": True, "choices": list(ACTIONS)},
@@ -29,9 +39,16 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "system": {"type": "str"},
     "system_class": {"type": "str"},
     "run_id": {"type": "str"},
+    "fingerprint": {"type": "str", "default": ""},
+    "finish": {"type": "str", "choices": list(OUTCOMES)},
     "token": {"type": "str", "no_log": True},
     "token_file": {"type": "path"},
 }
+
+
+def run_fingerprint(scope: RunScope, release: str) -> str:
+    """What a resume must match: the approved scope and the release and batches the role passes."""
+    return hashlib.sha256(canonical_json({"scope": scope.as_dict(), "release": release})).hexdigest()
 
 
 class ActionModule(ActionBase):
@@ -45,8 +62,12 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         token: str | None = None
         try:
-            policy = policy_from_inputs(task_vars, self._templar.template, set(load_extra_vars(self._loader)))
+            now = datetime.now(UTC)
+            policy = policy_from_inputs(task_vars, self._templar.template, now=now)
             token = token_from_inputs(args, task_vars, self._templar.template)
+            check_mode = bool(self._task.check_mode)
+            if args["finish"]:
+                return self._finish(result, token, policy, args["finish"], check_mode, now)
             scope = run_scope(
                 args["action"],
                 args["app"],
@@ -60,14 +81,21 @@ class ActionModule(ActionBase):
             )
             identity = controller_identity()
             run_id = args["run_id"] or f"ansible-playbook-{identity.label}"
-            check_mode = bool(self._task.check_mode)
             ledger = ConsumptionLedger(policy.ledger_dir)
-            now = datetime.now(UTC)
-            approval = verify_token(token, policy, now=now, scope=scope, ledger=ledger, run_id=run_id)
-            resumed = False
-            if not check_mode:
-                outcome = ledger.consume(approval.token_id, approval.digest, approval.claims.change_id, run_id, now)
-                resumed = outcome.resumed
+            approval = verify_token(token, policy, now=now, scope=scope)
+            outcome = ledger.consume(
+                approval.token_id,
+                approval.digest,
+                approval.claims.change_id,
+                run_id,
+                now,
+                fingerprint=run_fingerprint(scope, args["fingerprint"]),
+                app=approval.claims.app,
+                env=approval.claims.env,
+                hosts=approval.claims.hosts,
+                owner=run_owner(identity),
+                record_it=not check_mode,
+            )
             prune_receipts(policy.ledger_dir)
             write_receipt(policy.ledger_dir, identity, approval, run_id, check_mode)
         except errors.ApprovalError as exc:
@@ -84,25 +112,43 @@ class ActionModule(ActionBase):
         summary = approval.summary()
         if check_mode:
             state = "verified in check mode, not consumed"
-        elif resumed:
+        elif outcome.resumed:
             state = f"resumed by run {run_id}"
         else:
             state = f"consumed by run {run_id}"
         # An allow-list of fields: the token and signature bytes never enter the result.
         result.update(
-            changed=not check_mode and not resumed,
+            changed=not check_mode and not outcome.resumed,
             token_id=summary["token_id"],
             token_sha256=summary["token_sha256"],
             change_id=summary["change_id"],
             system_class=summary["system_class"],
             signer_roles=summary["signer_roles"],
             signers=summary["signers"],
+            requested_by=summary["requested_by"],
             hosts=summary["hosts"],
             not_after=summary["not_after"],
             lead_working_days=summary["lead_working_days"],
+            policy_version=policy.version,
             run_id=run_id,
             consumed=not check_mode,
-            resumed=resumed,
+            resumed=outcome.resumed,
             msg=f"approval {summary['token_id']} for change {summary['change_id']} valid: {', '.join(summary['signer_roles'])} signed; {state}",
+        )
+        return result
+
+    @staticmethod
+    def _finish(result: dict[str, Any], token: str, policy: Any, outcome: str, check_mode: bool, now: datetime) -> dict[str, Any]:
+        receipt = receipt_of_this_run(token, policy)
+        if check_mode or receipt.check_mode:
+            result.update(changed=False, token_id=receipt.token_id, msg=f"check mode: run {receipt.run_id} not marked {outcome}")
+            return result
+        ConsumptionLedger(policy.ledger_dir).finish(receipt.token_id, receipt.run_id, outcome, now)
+        result.update(
+            changed=True,
+            token_id=receipt.token_id,
+            run_id=receipt.run_id,
+            outcome=outcome,
+            msg=f"run {receipt.run_id} of approval {receipt.token_id} ended {outcome}; the token cannot be used again",
         )
         return result

@@ -11,7 +11,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.errors import ApprovalError
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import policy_from_inputs
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.trust_root import load_trust_root
 from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.approval_receipt import ApprovalRefused, require_host_approval
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.batches import batches_fingerprint, plan_batches
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.failure_budget import allowed_failures
@@ -61,7 +61,7 @@ class ActionModule(ActionBase):
             return result
         try:
             # Next to the token ledger, from the inventory's policy: extra vars cannot move it.
-            ledger_dir = policy_from_inputs(task_vars, self._templar.template, set(load_extra_vars(self._loader))).ledger_dir
+            ledger_dir = load_trust_root().ledger_dir
             path = state_path(ledger_dir, args["app"], args["env"])
             existing = read_state(path)
             start = start_point(existing, args["release_id"], token_id, fingerprint, args["resume"])

@@ -9,10 +9,9 @@ from dataclasses import asdict
 from typing import Any
 
 from ansible.plugins.action import ActionBase
-from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.errors import ApprovalError
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import policy_from_inputs
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.trust_root import load_trust_root
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.analysis import judge_analysis, judge_measurement
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.plan import ROLLOUT_VAR, RolloutPlanError, validate_rollout
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state import (
@@ -60,7 +59,7 @@ class ActionModule(ActionBase):
             return result
         try:
             # Next to the token ledger, from the inventory's policy: extra vars cannot move it.
-            ledger_dir = policy_from_inputs(task_vars, self._templar.template, set(load_extra_vars(self._loader))).ledger_dir
+            ledger_dir = load_trust_root().ledger_dir
             path = state_path(ledger_dir, args["app"], args["env"])
             result.update(self._record(path, args))
         except ApprovalError as exc:

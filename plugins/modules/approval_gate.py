@@ -13,17 +13,18 @@ module: approval_gate
 short_description: Verify and consume a multi-party approval token before any host is touched
 version_added: 0.1.0
 description:
-  - Runs on the controller only. Verifies the approval token against the policy C(opsgate_approval_policy) from the inventory,
+  - Runs on the controller only. Verifies the approval token against the approval policy that the policy administrators signed,
+    checked against the trust root pinned on the controller (C(/etc/opsgate/trust.json) or C(OPSGATE_TRUST_ROOT)), never a policy from variables,
     checks that it approves exactly this run (action, app, version, artifact digest, environment, host set after C(--limit)),
     records it as consumed in the controller ledger and leaves a receipt bound to this C(ansible-playbook) process.
   - Checks, in order, each failing with its own stable code (see docs/approvals.md) - the token decodes; the claims are well formed;
     every signature is by a distinct, current approver key and verifies; no person signed twice; the requester did not sign;
     every role the system class needs reached its threshold; now is inside the window; the plan was filed at least
     C(min_lead_working_days) working days before the window (weekends and listed holidays do not count); every scope claim
-    equals this run; the token was not consumed by another run.
+    equals this run; the token was not consumed by another run, or this is the unfinished run that consumed it (resume).
   - The token is read from O(token) or O(token_file), else from the variables C(opsgate_approval_token) (the token, or C(@path))
     or C(opsgate_approval_token_file). It never appears in the result; the result carries its id and sha256.
-  - The policy must not be given as an extra var; the task fails if it is.
+  - A policy in the variable C(opsgate_approval_policy) is refused; C(opsgate_approval_policy_file) may name the signed policy file.
   - In check mode the token is verified but not consumed, and the receipt only allows check-mode changes.
   - Host-changing tasks call M(opsgate.release.approval_check) (or the receipt check in their own action plugin), so
     skipping this task with C(--skip-tags) or C(--start-at-task) stops them too.
@@ -65,7 +66,19 @@ options:
     description:
       - Identifies this run in the consumption ledger. A rerun with the same run id may resume with the same token; any other use is refused.
       - Default is an id unique to this C(ansible-playbook) process, so a new run needs a new token.
+      - A resume also needs the same token, the same O(fingerprint), the first run's process gone, no O(finish) recorded for it and no later
+        change of the same app and environment on any of its hosts.
     type: str
+  fingerprint:
+    description: The release (and, for a gray release, its batches) this run applies; a resume must give the same.
+    type: str
+    default: ""
+  finish:
+    description:
+      - Instead of verifying, record that the run which passed the gate in this C(ansible-playbook) process ended with this outcome.
+        The token can then never be resumed.
+    type: str
+    choices: [succeeded, failed, rolled_back]
   token:
     description: The approval token. Prefer the variable C(opsgate_approval_token) from C(-e @token.json) or an AWX credential.
     type: str
@@ -82,7 +95,7 @@ attributes:
     details: verifies without consuming the token
 notes:
   - Run it once per play, before any task that touches a host (the role M(opsgate.release.approval_gate) does so with C(run_once) and C(any_errors_fatal)).
-  - The ledger and receipts live in the policy's C(ledger_dir) on the controller.
+  - The ledger and receipts live in the C(ledger_dir) of the pinned trust root on the controller.
 seealso:
   - module: opsgate.release.approval_check
 author:
@@ -143,6 +156,14 @@ not_after:
   type: str
 lead_working_days:
   description: Working days between filing the plan and the window.
+  returned: success
+  type: int
+requested_by:
+  description: The requester, proven by the signature of their C(requester) key.
+  returned: success
+  type: str
+policy_version:
+  description: Version of the signed approval policy that applied.
   returned: success
   type: int
 run_id:

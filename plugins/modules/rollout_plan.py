@@ -17,7 +17,7 @@ description:
     path and the value; see docs/gray-release.md.
   - Cuts O(hosts) into batches at each hosts step's cumulative target (percentages round up), canary first, in the order
     given, never an empty batch.
-  - Reads the rollout state kept next to the approval token ledger (the C(ledger_dir) of C(opsgate_approval_policy)) and
+  - Reads the rollout state kept next to the approval token ledger (the C(ledger_dir) of the pinned trust root) and
     returns the first batch this run deploys. With O(resume=true) it refuses unless a paused or interrupted rollout of the
     same release, approved by the same token, with the same batches, exists. Without it, it refuses while another rollout
     of the same app and environment is paused or running.

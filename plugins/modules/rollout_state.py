@@ -12,8 +12,8 @@ short_description: Record a gray release's progress in its controller state, jud
 version_added: 0.1.0
 description:
   - Runs on the controller only (an action plugin); contacts no host.
-  - The state file is C(<ledger_dir>/rollouts/<app>--<env>/state.json), where C(ledger_dir) is that of the inventory's
-    C(opsgate_approval_policy) (next to the token ledger), written atomically. Extra vars cannot move it.
+  - The state file is C(<ledger_dir>/rollouts/<app>--<env>/state.json), where C(ledger_dir) is that of the
+    trust root pinned on the controller (next to the token ledger), written atomically. No variable can move it.
   - O(event=start) writes a fresh state, or marks the paused state running again when O(resume=true); it refuses like
     M(opsgate.release.rollout_plan) does.
   - O(event=batch) records a finished batch. Its hosts not in O(failed_hosts) join C(hosts_switched); the failed ones count

@@ -1,7 +1,7 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Canonical JSON of the claims and the domain-separated bytes that approvers sign."""
+"""Canonical JSON and the domain-separated bytes that approvers and policy administrators sign."""
 
 from __future__ import annotations
 
@@ -10,23 +10,38 @@ from typing import Any
 
 # A signature over these bytes can never be replayed as a signature over another kind of document.
 SIGNING_DOMAIN = b"opsgate.release/approval-token/v1\n"
+MAX_DEPTH = 32
+MAX_INT = 2**53
 
 
-def _check_canonical_value(value: Any, path: str) -> None:
+def _check_canonical_value(value: Any, path: str, depth: int = 1) -> None:
     # Floats have no single text form across languages; the claims never need them.
-    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{path}: nesting deeper than {MAX_DEPTH} levels")
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{path}: a lone surrogate is not text") from None
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise ValueError(f"{path}: integer out of range (at most 2**53)")
         return
     if isinstance(value, float):
         raise ValueError(f"{path}: floats are not allowed in canonical JSON")
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            _check_canonical_value(item, f"{path}[{index}]")
+            _check_canonical_value(item, f"{path}[{index}]", depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValueError(f"{path}: key {key!r} is not a string")
-            _check_canonical_value(item, f"{path}.{key}")
+            _check_canonical_value(key, f"{path} key", depth + 1)
+            _check_canonical_value(item, f"{path}.{key}", depth + 1)
         return
     raise ValueError(f"{path}: type {type(value).__name__} cannot be written as canonical JSON")
 
@@ -40,3 +55,8 @@ def canonical_json(value: Any) -> bytes:
 def signing_payload(claims: dict[str, Any]) -> bytes:
     """The exact bytes each approver signs."""
     return SIGNING_DOMAIN + canonical_json(claims)
+
+
+def document_payload(kind: str, signed: dict[str, Any]) -> bytes:
+    """The bytes policy administrators sign for a trust root or a policy; ``kind`` separates the two."""
+    return b"opsgate.release/" + kind.encode("ascii") + b"/v1\n" + canonical_json(signed)

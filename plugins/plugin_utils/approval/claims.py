@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import errors
+from .identity import check_host_name, check_person_name, shown
 
 ACTIONS = ("deploy", "gray_release", "rollback")
 CLAIM_KEYS = (
@@ -33,10 +34,12 @@ CLAIM_KEYS = (
 )
 REPORT_KEYS = ("test", "acceptance")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,63}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MAX_TEXT = 256
+# A sane range: outside it, date arithmetic overflows or the value is a typing error.
+_FIRST_YEAR, _LAST_YEAR = 2000, 2199
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ def parse_timestamp(value: Any, path: str, code: str = errors.CLAIMS_INVALID) ->
     """ISO-8601 UTC with seconds and a ``Z``: one spelling per instant, so signed bytes are stable."""
     if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
         raise errors.ApprovalError(code, f"{path} must be an ISO-8601 UTC timestamp like 2025-03-14T18:00:00Z, got {value!r}")
+    if not _FIRST_YEAR <= int(value[:4]) <= _LAST_YEAR:
+        raise errors.ApprovalError(code, f"{path} year {value[:4]} is outside {_FIRST_YEAR}-{_LAST_YEAR}: {value!r}")
     try:
         return datetime.strptime(value, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
     except ValueError:
@@ -80,9 +85,10 @@ def parse_timestamp(value: Any, path: str, code: str = errors.CLAIMS_INVALID) ->
 
 def _text(claims: dict[str, Any], key: str) -> str:
     value = claims[key]
-    if not isinstance(value, str) or not value.strip() or value != value.strip() or len(value) > _MAX_TEXT:
+    if not isinstance(value, str) or not value.strip() or value != value.strip() or len(value) > _MAX_TEXT or not value.isprintable():
         raise errors.ApprovalError(
-            errors.CLAIMS_INVALID, f"claims.{key} must be a non-empty string without surrounding spaces (max {_MAX_TEXT}), got {value!r}"
+            errors.CLAIMS_INVALID,
+            f"claims.{key} must be a non-empty printable string without surrounding spaces (max {_MAX_TEXT}), got {shown(value)}",
         )
     return value
 
@@ -91,8 +97,7 @@ def validate_hosts(value: Any, path: str, code: str) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not value:
         raise errors.ApprovalError(code, f"{path} must be a non-empty list of host names, got {value!r}")
     for index, host in enumerate(value):
-        if not isinstance(host, str) or not host.strip() or host != host.strip():
-            raise errors.ApprovalError(code, f"{path}[{index}] must be a host name, got {host!r}")
+        check_host_name(host, f"{path}[{index}]", code)
     return tuple(value)
 
 
@@ -138,6 +143,6 @@ def validate_claims(claims: dict[str, Any]) -> Claims:
         plan_filed_at=parse_timestamp(claims["plan_filed_at"], "claims.plan_filed_at"),
         not_before=parse_timestamp(claims["not_before"], "claims.not_before"),
         not_after=parse_timestamp(claims["not_after"], "claims.not_after"),
-        requested_by=_text(claims, "requested_by"),
+        requested_by=check_person_name(claims["requested_by"], "claims.requested_by", errors.CLAIMS_INVALID),
         reports={key: reports[key] for key in REPORT_KEYS},
     )

@@ -1,12 +1,19 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Single use: the controller's record of consumed tokens.
+"""Single use: the controller's record of consumed tokens, finished runs and the newest policy seen.
 
-One JSON line per consumption in ``consumed.jsonl``, appended under an exclusive
-``flock`` on ``ledger.lock``; reading and appending happen inside the same lock, so two
-runs racing for one token cannot both win. The ledger fails closed: a line it cannot read
-stops every run until an operator looks at it.
+``consumed.jsonl`` is append-only: a ``consumed`` line when a run takes a token, a ``finished``
+line when that run ends. Reading and appending happen under one exclusive ``flock`` on
+``ledger.lock``, so two runs racing for one token cannot both win. The ledger fails closed: a line
+it cannot read stops every run until an operator looks at it. Its folder comes from the pinned
+trust root and must be writable by this user (or root) only; anyone else who could write it
+could delete a consumption.
+
+A token is consumed by one run. That run, and only that run, may take it up again (resume) while
+it is unfinished: same run id, same token, same release and batch fingerprint, its controller
+process gone, no ``finished`` line, and no later change of the same app and environment on any of
+its hosts (superseded). Everything else is a replay.
 """
 
 from __future__ import annotations
@@ -22,9 +29,21 @@ from typing import Any
 
 from . import errors
 from .claims import format_timestamp
+from .file_safety import check_directory
 
 LEDGER_FILE = "consumed.jsonl"
 LOCK_FILE = "ledger.lock"
+POLICY_VERSION_FILE = "policy-version.json"
+OUTCOMES = ("succeeded", "failed", "rolled_back")
+
+
+@dataclass(frozen=True)
+class RunOwner:
+    """The ansible-playbook process that consumed a token: controller host name, pid and start time."""
+
+    controller: str
+    pid: int
+    start_time: str
 
 
 @dataclass(frozen=True)
@@ -34,12 +53,33 @@ class Consumption:
     change_id: str
     run_id: str
     consumed_at: str
+    fingerprint: str
+    app: str
+    env: str
+    hosts: tuple[str, ...]
+    owner: RunOwner | None
+    sequence: int
 
 
 @dataclass(frozen=True)
 class ConsumeOutcome:
     consumption: Consumption
     resumed: bool
+
+
+@dataclass(frozen=True)
+class _State:
+    consumptions: list[Consumption]
+    finished: dict[tuple[str, str], str]
+
+
+def _process_start(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[-1].split()
+    except OSError:
+        return "gone"
+    return fields[19] if len(fields) > 19 else "unknown"
 
 
 class ConsumptionLedger:
@@ -53,12 +93,13 @@ class ConsumptionLedger:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
         except OSError as exc:
             raise errors.ApprovalError(errors.LEDGER_ERROR, f"cannot create ledger directory {self.directory}: {exc.strerror}") from None
+        check_directory(self.directory, "the approval ledger", errors.LEDGER_UNSAFE, owners=(0, os.geteuid()))
 
     @contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
         self._ensure_directory()
         try:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise errors.ApprovalError(errors.LEDGER_ERROR, f"cannot open ledger lock {self._lock_path}: {exc.strerror}") from None
         try:
@@ -68,63 +109,182 @@ class ConsumptionLedger:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _read(self) -> list[Consumption]:
+    def _unreadable(self, number: int) -> errors.ApprovalError:
+        return errors.ApprovalError(errors.LEDGER_ERROR, f"ledger {self.path} line {number} is unreadable; refusing every token until an operator repairs it")
+
+    def _read(self) -> _State:
         try:
             with open(self.path, encoding="utf-8") as handle:
                 lines = handle.read().splitlines()
         except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise errors.ApprovalError(errors.LEDGER_ERROR, f"cannot read ledger {self.path}: {exc.strerror}") from None
-        records: list[Consumption] = []
+            return _State([], {})
+        except (OSError, UnicodeDecodeError) as exc:
+            raise errors.ApprovalError(errors.LEDGER_ERROR, f"cannot read ledger {self.path}: {exc}") from None
+        consumptions: list[Consumption] = []
+        finished: dict[tuple[str, str], str] = {}
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 data: dict[str, Any] = json.loads(line)
-                records.append(Consumption(**{key: str(data[key]) for key in Consumption.__dataclass_fields__}))
+                event = data.get("event", "legacy")
+                if event == "finished":
+                    finished[(str(data["token_id"]), str(data["run_id"]))] = str(data["outcome"])
+                    continue
+                owner = data.get("owner")
+                consumptions.append(
+                    Consumption(
+                        token_id=str(data["token_id"]),
+                        token_sha256=str(data["token_sha256"]),
+                        change_id=str(data["change_id"]),
+                        run_id=str(data["run_id"]),
+                        consumed_at=str(data["consumed_at"]),
+                        fingerprint=str(data.get("fingerprint", "")),
+                        app=str(data.get("app", "")),
+                        env=str(data.get("env", "")),
+                        hosts=tuple(str(host) for host in data.get("hosts", [])),
+                        owner=RunOwner(str(owner["controller"]), int(owner["pid"]), str(owner["start_time"])) if owner else None,
+                        sequence=number,
+                    )
+                )
+                if event == "legacy":
+                    # Written before runs were marked finished: never resumable.
+                    finished[(str(data["token_id"]), str(data["run_id"]))] = "unknown (ledger written by an earlier version)"
             except (ValueError, KeyError, TypeError):
-                raise errors.ApprovalError(
-                    errors.LEDGER_ERROR, f"ledger {self.path} line {number} is unreadable; refusing every token until an operator repairs it"
-                ) from None
-        return records
+                raise self._unreadable(number) from None
+        return _State(consumptions, finished)
 
-    def find(self, token_id: str) -> Consumption | None:
-        with self._locked(exclusive=False):
-            return next((record for record in self._read() if record.token_id == token_id), None)
+    def _append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True) + "\n"
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, line.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise errors.ApprovalError(errors.LEDGER_ERROR, f"cannot append to ledger {self.path}: {exc.strerror}") from None
 
     @staticmethod
-    def _refuse_reuse(record: Consumption, run_id: str | None) -> None:
-        if run_id is not None and record.run_id == run_id:
-            return
-        raise errors.ApprovalError(
-            errors.REPLAYED,
-            f"token {record.token_id} (change {record.change_id}) was already used at {record.consumed_at} by run {record.run_id}; "
-            "a token is single-use, only that run id may resume",
+    def _first(state: _State, token_id: str) -> Consumption | None:
+        return next((record for record in state.consumptions if record.token_id == token_id), None)
+
+    @staticmethod
+    def _replayed(record: Consumption, why: str) -> errors.ApprovalError:
+        # The run id is not printed: it is one of the things a resume must match.
+        return errors.ApprovalError(
+            errors.REPLAYED, f"token {record.token_id} (change {record.change_id}) was consumed at {record.consumed_at}; {why}; a token is single-use"
         )
 
-    def check_unused(self, token_id: str, run_id: str | None) -> None:
-        """Raise REPLAYED if the token was consumed by another run; read-only (check mode)."""
-        record = self.find(token_id)
+    def check_unused(self, token_id: str) -> None:
+        """Raise REPLAYED if the token was ever consumed; read-only (the CLI's --check-ledger)."""
+        with self._locked(exclusive=False):
+            record = self._first(self._read(), token_id)
         if record is not None:
-            self._refuse_reuse(record, run_id)
+            raise self._replayed(record, "it cannot be used by a new run")
 
-    def consume(self, token_id: str, token_sha256: str, change_id: str, run_id: str, now: datetime) -> ConsumeOutcome:
-        """Record the token as used by ``run_id``; the same run id resumes, any other is refused."""
-        with self._locked(exclusive=True):
-            existing = next((record for record in self._read() if record.token_id == token_id), None)
+    def _check_resume(self, state: _State, record: Consumption, token_sha256: str, run_id: str, fingerprint: str, owner: RunOwner) -> None:
+        if run_id != record.run_id:
+            raise self._replayed(record, "only the unfinished run that consumed it may resume, with its run id")
+        outcome = state.finished.get((record.token_id, record.run_id))
+        if outcome is not None:
+            raise self._replayed(record, f"the run that consumed it finished ({outcome}) and cannot be resumed")
+        if token_sha256 != record.token_sha256:
+            raise self._replayed(record, "this token string is not the one that started the run")
+        if fingerprint != record.fingerprint:
+            raise self._replayed(record, "the release or its batches differ from the run that consumed it, so this is not a resume")
+        later = [
+            other
+            for other in state.consumptions
+            if other.sequence > record.sequence and other.app == record.app and other.env == record.env and set(other.hosts) & set(record.hosts)
+        ]
+        if later:
+            raise self._replayed(
+                record, f"change {later[-1].change_id} (token {later[-1].token_id}) ran on the same hosts at {later[-1].consumed_at} and superseded it"
+            )
+        if record.owner is None or record.owner.controller != owner.controller:
+            raise self._replayed(record, "it was consumed on another controller; resume there")
+        if record.owner.pid != owner.pid and _process_start(record.owner.pid) == record.owner.start_time:
+            raise self._replayed(record, f"the run that consumed it is still running (pid {record.owner.pid})")
+
+    def consume(
+        self,
+        token_id: str,
+        token_sha256: str,
+        change_id: str,
+        run_id: str,
+        now: datetime,
+        fingerprint: str,
+        app: str,
+        env: str,
+        hosts: tuple[str, ...],
+        owner: RunOwner,
+        record_it: bool = True,
+    ) -> ConsumeOutcome:
+        """Record the token as used by ``run_id``, or resume that run if the resume rule allows it.
+
+        ``record_it`` False runs the same checks and writes nothing (check mode).
+        """
+        with self._locked(exclusive=record_it):
+            state = self._read()
+            existing = self._first(state, token_id)
             if existing is not None:
-                self._refuse_reuse(existing, run_id)
+                self._check_resume(state, existing, token_sha256, run_id, fingerprint, owner)
                 return ConsumeOutcome(existing, resumed=True)
-            record = Consumption(token_id, token_sha256, change_id, run_id, format_timestamp(now))
-            line = json.dumps(record.__dict__, sort_keys=True) + "\n"
+            record = {
+                "event": "consumed",
+                "token_id": token_id,
+                "token_sha256": token_sha256,
+                "change_id": change_id,
+                "run_id": run_id,
+                "consumed_at": format_timestamp(now),
+                "fingerprint": fingerprint,
+                "app": app,
+                "env": env,
+                "hosts": list(hosts),
+                "owner": {"controller": owner.controller, "pid": owner.pid, "start_time": owner.start_time},
+            }
+            if record_it:
+                self._append(record)
+            consumption = Consumption(
+                token_id, token_sha256, change_id, run_id, record["consumed_at"], fingerprint, app, env, tuple(hosts), owner, len(state.consumptions) + 1
+            )
+            return ConsumeOutcome(consumption, resumed=False)
+
+    def finish(self, token_id: str, run_id: str, outcome: str, now: datetime) -> None:
+        """Mark the run that consumed ``token_id`` as ended; it can never resume after this."""
+        if outcome not in OUTCOMES:
+            raise errors.ApprovalError(errors.SCOPE_INVALID, f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+        with self._locked(exclusive=True):
+            record = self._first(self._read(), token_id)
+            if record is None or record.run_id != run_id:
+                raise errors.ApprovalError(errors.LEDGER_ERROR, f"token {token_id} was not consumed by this run; nothing to finish")
+            self._append({"event": "finished", "token_id": token_id, "run_id": run_id, "outcome": outcome, "finished_at": format_timestamp(now)})
+
+    def require_policy_version(self, version: int, sha256: str) -> None:
+        """Refuse a policy older than the newest this controller has used (an old signed policy replayed)."""
+        path = os.path.join(self.directory, POLICY_VERSION_FILE)
+        with self._locked(exclusive=True):
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    os.write(fd, line.encode("utf-8"))
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except OSError as exc:
-                raise errors.ApprovalError(errors.LEDGER_ERROR, f"cannot append to ledger {self.path}: {exc.strerror}") from None
-            return ConsumeOutcome(record, resumed=False)
+                with open(path, encoding="utf-8") as handle:
+                    seen = json.load(handle)
+                seen_version, seen_sha = int(seen["version"]), str(seen["sha256"])
+            except FileNotFoundError:
+                seen_version, seen_sha = 0, ""
+            except (OSError, ValueError, KeyError, TypeError):
+                raise errors.ApprovalError(errors.LEDGER_ERROR, f"{path} is unreadable; refusing every token until an operator repairs it") from None
+            if version < seen_version:
+                raise errors.ApprovalError(
+                    errors.POLICY_ROLLBACK, f"policy version {version} is older than version {seen_version}, which this controller has already used"
+                )
+            if version == seen_version and sha256 != seen_sha:
+                raise errors.ApprovalError(
+                    errors.POLICY_ROLLBACK,
+                    f"policy version {version} differs from the version {version} this controller has already used (sha256 {seen_sha[:16]}…)",
+                )
+            if version > seen_version:
+                temp = f"{path}.{os.getpid()}"
+                with open(temp, "w", encoding="utf-8") as handle:
+                    json.dump({"version": version, "sha256": sha256}, handle)
+                os.replace(temp, path)

@@ -26,6 +26,56 @@ from . import errors
 
 KEYID_BYTES = 16
 
+# Ed25519 (RFC 8032): the field prime, the curve constant d and the group order L.
+_P = 2**255 - 19
+_D = (-121665 * pow(121666, _P - 2, _P)) % _P
+_L = 2**252 + 27742317777372353535851937790883648493
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _decode_point(raw: bytes) -> tuple[int, int]:
+    """Decode a 32-byte point as RFC 8032 5.1.3 does, refusing every non-canonical encoding."""
+    encoded = int.from_bytes(raw, "little")
+    sign = encoded >> 255
+    y = encoded & ((1 << 255) - 1)
+    if y >= _P:
+        raise ValueError("non-canonical point encoding (y >= p)")
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = (u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P)) % _P
+    if (v * x * x - u) % _P != 0:
+        x = (x * _SQRT_M1) % _P
+        if (v * x * x - u) % _P != 0:
+            raise ValueError("not a point on the Ed25519 curve")
+    if x == 0 and sign:
+        raise ValueError("non-canonical point encoding (negative zero x)")
+    if x & 1 != sign:
+        x = _P - x
+    return x, y
+
+
+def _double(point: tuple[int, int]) -> tuple[int, int]:
+    x, y = point
+    t = (_D * x * x * y * y) % _P
+    return ((2 * x * y) * pow(1 + t, _P - 2, _P) % _P, (y * y + x * x) * pow(1 - t, _P - 2, _P) % _P)
+
+
+def check_public_point(raw: bytes) -> None:
+    """Refuse a public key that is non-canonical or of small order (raises ValueError).
+
+    OpenSSL (behind ``cryptography``) accepts both; with a small-order key a fixed signature
+    (R = identity, S = 0) verifies for any message, so anyone could sign as that approver.
+    """
+    point = _decode_point(raw)
+    for _ in range(3):
+        point = _double(point)
+    if point == (0, 1):
+        raise ValueError("a small-order point (order 1, 2, 4 or 8): it would accept forged signatures")
+
+
+def signature_is_canonical(sig: bytes) -> bool:
+    """S < L (RFC 8032 5.1.7). OpenSSL checks this too; the code does not rely on it."""
+    return len(sig) == 64 and int.from_bytes(sig[32:], "little") < _L
+
 
 def require_cryptography() -> None:
     """Raise MissingLibraryError naming the package if cryptography could not be imported."""
@@ -60,6 +110,7 @@ def load_public_key(text: str) -> Ed25519PublicKey:
             raise ValueError(f"not a readable PEM public key ({exc.__class__.__name__})") from None
         if not isinstance(key, Ed25519PublicKey):
             raise ValueError(f"PEM holds a {type(key).__name__}, not an Ed25519 public key")
+        check_public_point(raw_public_bytes(key))
         return key
     try:
         raw = base64.b64decode(stripped, validate=True)
@@ -67,10 +118,13 @@ def load_public_key(text: str) -> Ed25519PublicKey:
         raise ValueError("neither PEM nor base64") from None
     if len(raw) != 32:
         raise ValueError(f"base64 decodes to {len(raw)} bytes, a raw Ed25519 public key has 32")
+    check_public_point(raw)
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def verify_signature(public_key: Ed25519PublicKey, sig: bytes, payload: bytes) -> bool:
+    if not signature_is_canonical(sig):
+        return False
     try:
         public_key.verify(sig, payload)
     except InvalidSignature:

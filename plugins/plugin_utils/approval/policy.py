@@ -1,11 +1,17 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""``opsgate_approval_policy``: who may approve, which roles each system class needs, lead time, window."""
+"""The approval policy: who may approve, which roles each system class needs, lead time, window.
+
+The policy is a signed document (signed_document.py) of kind ``policy``: the threshold of the
+pinned trust root's administrators must sign it, it carries a version that may only grow on a
+controller (consumption_ledger.py keeps the highest seen) and an expiry. Where the file comes
+from does not matter; who signed it does.
+"""
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,9 +22,19 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from . import errors
+from .claims import parse_timestamp
+from .identity import check_person_name, identity_key
 from .keys import keyid_of, load_public_key
+from .signed_document import parse_document
+
+if TYPE_CHECKING:
+    from .trust_root import TrustRoot
 
 POLICY_VAR = "opsgate_approval_policy"
+POLICY_FILE_VAR = "opsgate_approval_policy_file"
+POLICY_KIND = "policy"
+POLICY_TYPE = "opsgate.release/approval-policy"
+REQUESTER_ROLE = "requester"
 DEFAULT_MIN_LEAD_WORKING_DAYS = 3
 DEFAULT_MAX_WINDOW_HOURS = 24
 DEFAULT_CLOCK_LEEWAY_SECONDS = 300
@@ -32,8 +48,8 @@ _TOP_KEYS = {
     "timezone",
     "max_window_hours",
     "clock_leeway_seconds",
-    "ledger_dir",
 }
+_DOCUMENT_KEYS = {"_type", "version", "expires"}
 _APPROVER_KEYS = {"keyid", "owner", "role", "public_key"}
 _RETIRED_KEYS = {"keyid", "owner", "role", "retired_on", "reason"}
 _CLASS_KEYS = {"roles", "min_lead_working_days", "description"}
@@ -47,6 +63,11 @@ class Approver:
     owner: str
     role: str
     public_key: Ed25519PublicKey
+
+    @property
+    def person(self) -> str:
+        """The owner as people are compared (NFKC, case folded)."""
+        return identity_key(self.owner)
 
 
 @dataclass(frozen=True)
@@ -76,6 +97,10 @@ class Policy:
     clock_leeway_seconds: int
     ledger_dir: str
     min_lead_working_days: int = DEFAULT_MIN_LEAD_WORKING_DAYS
+    version: int = 0
+    expires: datetime | None = None
+    sha256: str = ""
+    max_document_bytes: int = 1024 * 1024
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -144,7 +169,8 @@ def _approvers(value: Any, path: str) -> dict[str, Approver]:
             raise _fail(f"{item_path}.keyid", f"{item['keyid']!r} does not match its public key, whose keyid is {computed!r}")
         if computed in approvers:
             raise _fail(item_path, f"keyid {computed} is listed twice")
-        approvers[computed] = Approver(computed, _name(item["owner"], f"{item_path}.owner"), _name(item["role"], f"{item_path}.role"), public_key)
+        owner = check_person_name(item["owner"], f"{item_path}.owner", errors.POLICY_INVALID)
+        approvers[computed] = Approver(computed, owner, _name(item["role"], f"{item_path}.role"), public_key)
     return approvers
 
 
@@ -181,17 +207,14 @@ def _classes(value: Any, path: str, default_lead: int) -> dict[str, SystemClass]
         if not isinstance(roles, dict) or not roles:
             raise _fail(f"{class_path}.roles", f"must map at least one role to its threshold, got {roles!r}")
         thresholds = {_name(role, f"{class_path}.roles.{role}"): _integer(count, f"{class_path}.roles.{role}", 1) for role, count in roles.items()}
+        if REQUESTER_ROLE in thresholds:
+            raise _fail(f"{class_path}.roles.{REQUESTER_ROLE}", "the requester proves who asked; the role cannot approve")
         lead = spec.get("min_lead_working_days", default_lead)
         classes[name] = SystemClass(name, thresholds, _integer(lead, f"{class_path}.min_lead_working_days", 0))
     return classes
 
 
-def default_ledger_dir() -> str:
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(state, "opsgate", "approvals")
-
-
-def parse_policy(raw: Any, path: str = POLICY_VAR) -> Policy:
+def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
     """Validate the policy; every error names its key path and the offending value."""
     if not isinstance(raw, dict):
         raise _fail(path, f"must be a mapping, got {type(raw).__name__}")
@@ -212,12 +235,11 @@ def parse_policy(raw: Any, path: str = POLICY_VAR) -> Policy:
         timezone = None
     if timezone is None:
         raise _fail(f"{path}.timezone", f"must be an IANA time zone like Asia/Shanghai, got {tz_name!r}")
-    window = raw.get("max_window_hours", DEFAULT_MAX_WINDOW_HOURS)
-    if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
-        raise _fail(f"{path}.max_window_hours", f"must be a number > 0, got {window!r}")
-    ledger_dir = raw.get("ledger_dir") or default_ledger_dir()
-    if not isinstance(ledger_dir, str):
-        raise _fail(f"{path}.ledger_dir", f"must be a directory path, got {ledger_dir!r}")
+    window = _integer(raw.get("max_window_hours", DEFAULT_MAX_WINDOW_HOURS), f"{path}.max_window_hours", 1)
+    people: dict[str, str] = {}
+    for approver in approvers.values():
+        if people.setdefault(approver.person, approver.owner) != approver.owner:
+            raise _fail(f"{path}.approvers", f"owners {people[approver.person]!r} and {approver.owner!r} are one person; spell them the same")
     return Policy(
         approvers=approvers,
         retired_keys=retired,
@@ -227,7 +249,39 @@ def parse_policy(raw: Any, path: str = POLICY_VAR) -> Policy:
         timezone=timezone,
         max_window_hours=float(window),
         clock_leeway_seconds=_integer(raw.get("clock_leeway_seconds", DEFAULT_CLOCK_LEEWAY_SECONDS), f"{path}.clock_leeway_seconds", 0),
-        ledger_dir=os.path.expanduser(ledger_dir),
+        ledger_dir=ledger_dir,
         min_lead_working_days=min_lead,
         source=raw,
     )
+
+
+def load_policy_document(data: bytes, root: TrustRoot, now: datetime, source: str) -> Policy:
+    """Parse the signed policy file; refuse it unless the root's threshold signed it and it has not expired."""
+    from .trust_root import people_who_signed
+
+    what = f"approval policy {source}"
+    try:
+        document = parse_document(data, what, errors.POLICY_INVALID, max_bytes=root.max_document_bytes)
+    except errors.ApprovalError as exc:
+        if exc.message.endswith("got ['approvers', 'classes']") or "exactly the keys signed and signatures" in exc.message:
+            raise errors.ApprovalError(errors.POLICY_UNSIGNED, f"{what} is not a signed policy document: {exc.message}") from None
+        raise
+    signed = document.signed
+    if signed.get("_type") != POLICY_TYPE:
+        raise _fail(f"{what}._type", f"must be {POLICY_TYPE!r}, got {signed.get('_type')!r}")
+    people = people_who_signed(POLICY_KIND, document, root.admins)
+    if len(people) < root.threshold:
+        raise errors.ApprovalError(
+            errors.POLICY_UNTRUSTED,
+            f"{what} is signed by {len(people)} policy administrators of trust root version {root.version}, which needs {root.threshold}: "
+            "only a policy the administrators signed is used",
+        )
+    version = _integer(signed.get("version"), f"{what}.version", 1)
+    expires = parse_timestamp(signed.get("expires"), f"{what}.expires", errors.POLICY_INVALID)
+    if expires <= now:
+        raise errors.ApprovalError(errors.POLICY_EXPIRED, f"{what} version {version} expired at {signed['expires']}: the administrators sign a new version")
+    body = {key: value for key, value in signed.items() if key not in _DOCUMENT_KEYS}
+    if "ledger_dir" in body:
+        raise _fail(f"{what}.ledger_dir", "the ledger location comes from the pinned trust root, not from the policy")
+    policy = parse_policy(body, root.ledger_dir, path="policy")
+    return dataclasses.replace(policy, version=version, expires=expires, sha256=document.sha256, max_document_bytes=root.max_document_bytes, source=signed)

@@ -26,6 +26,7 @@ from typing import Any
 
 from . import errors
 from .claims import format_timestamp, parse_timestamp, validate_claims
+from .consumption_ledger import RunOwner
 from .envelope import decode_token
 from .policy import Policy
 from .verification import RunScope, VerifiedApproval, check_scope, verify_token
@@ -164,6 +165,25 @@ def prune_receipts(ledger_dir: str) -> int:
     return removed
 
 
+def receipt_of_this_run(token: str, policy: Policy, identity: ControllerIdentity | None = None) -> Receipt:
+    """This process's receipt for ``token``; refuse if the gate did not pass in this run."""
+    identity = controller_identity() if identity is None else identity
+    token_id = validate_claims(decode_token(token, policy.max_document_bytes).claims).token_id
+    receipt = _read_receipt(_receipt_path(policy.ledger_dir, identity, token_id), identity)
+    if receipt is None:
+        raise errors.ApprovalError(
+            errors.RECEIPT_MISSING,
+            f"no approval receipt for token {token_id} in this ansible-playbook run (pid {identity.pid}): "
+            "the opsgate.release.approval_gate task did not pass in this run (skipped by --skip-tags/--start-at-task, or failed); "
+            "variables cannot stand in for it",
+        )
+    return receipt
+
+
+def run_owner(identity: ControllerIdentity) -> RunOwner:
+    return RunOwner(socket.gethostname(), identity.pid, identity.start_time)
+
+
 def require_receipt(
     token: str,
     policy: Policy,
@@ -178,17 +198,9 @@ def require_receipt(
     verification, so a rollout that started inside its window may finish). ``scope.hosts`` is
     ignored: ``host`` is the one host about to change and must be in the approved set.
     """
-    identity = controller_identity() if identity is None else identity
-    # Validated before it names a file: a token id never walks out of the receipt directory.
-    token_id = validate_claims(decode_token(token).claims).token_id
-    receipt = _read_receipt(_receipt_path(policy.ledger_dir, identity, token_id), identity)
-    if receipt is None:
-        raise errors.ApprovalError(
-            errors.RECEIPT_MISSING,
-            f"no approval receipt for token {token_id} in this ansible-playbook run (pid {identity.pid}): "
-            "the opsgate.release.approval_gate task did not pass in this run (skipped by --skip-tags/--start-at-task, or failed); "
-            "variables cannot stand in for it",
-        )
+    # The token id is validated before it names a file: it never walks out of the receipt directory.
+    receipt = receipt_of_this_run(token, policy, identity)
+    token_id = receipt.token_id
     if receipt.check_mode and not check_mode:
         raise errors.ApprovalError(errors.RECEIPT_CHECK_MODE, f"token {token_id} was verified in check mode in this run; a real change needs a real gate run")
     approval = verify_token(token, policy, now=receipt.verified_at)

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from . import errors
+from .consumption_ledger import ConsumptionLedger
 from .envelope import TOKEN_VAR, extract_token_text
-from .policy import POLICY_VAR, Policy, parse_policy
+from .file_safety import check_file
+from .policy import POLICY_FILE_VAR, POLICY_VAR, Policy, load_policy_document
+from .trust_root import MAX_DOCUMENT_BYTES, TrustRoot, load_trust_root
 
 TOKEN_FILE_VAR = "opsgate_approval_token_file"
 
@@ -19,10 +23,17 @@ TOKEN_FILE_VAR = "opsgate_approval_token_file"
 def _read_token_file(path: str) -> str:
     path = os.path.expanduser(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            return extract_token_text(handle.read())
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as exc:
         raise errors.ApprovalError(errors.TOKEN_MISSING, f"cannot read the approval token file {path}: {exc.strerror}") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise errors.ApprovalError(errors.TOKEN_TOO_LARGE, f"the approval token file {path} is larger than {MAX_DOCUMENT_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.ApprovalError(errors.TOKEN_MALFORMED, f"the approval token file {path} is not UTF-8 (byte {exc.start})") from None
+    return extract_token_text(text, MAX_DOCUMENT_BYTES)
 
 
 def token_from_inputs(args: Mapping[str, Any], task_vars: Mapping[str, Any], template: Callable[[Any], Any]) -> str:
@@ -54,19 +65,39 @@ def token_from_inputs(args: Mapping[str, Any], task_vars: Mapping[str, Any], tem
 def policy_from_inputs(
     task_vars: Mapping[str, Any],
     template: Callable[[Any], Any],
-    extra_var_names: Collection[str],
+    extra_var_names: Collection[str] = (),
+    now: datetime | None = None,
+    trust_root: str | None = None,
 ) -> Policy:
-    """The policy comes from the inventory; extra vars would let whoever runs the playbook bring their own approver keys."""
-    if POLICY_VAR in extra_var_names:
+    """The policy the pinned trust root's administrators signed; nothing the operator passes can stand in for it.
+
+    The root comes from /etc/opsgate/trust.json (or OPSGATE_TRUST_ROOT), checked for who could
+    have written it. The policy file may be named by ``opsgate_approval_policy_file`` from any
+    source (default: policy.json beside the root), because only its signatures count.
+    ``extra_var_names`` is kept for callers; extra vars cannot change the outcome.
+    """
+    del extra_var_names
+    root = load_trust_root(trust_root)
+    if POLICY_VAR in task_vars:
         raise errors.ApprovalError(
-            errors.POLICY_FROM_EXTRA_VARS,
-            f"{POLICY_VAR} was given as an extra var (-e); the approval policy must come from the inventory",
+            errors.POLICY_UNSIGNED,
+            f"{POLICY_VAR} is set (from the inventory, a vars file or -e) but a policy in variables is not trusted: "
+            f"the policy is a file signed by the policy administrators ({POLICY_FILE_VAR}, default {root.default_policy_path}); remove {POLICY_VAR}",
         )
-    # No task argument for the policy: a role variable could be set with -e and bring its own keys.
-    raw = task_vars.get(POLICY_VAR)
-    if raw is None:
-        raise errors.ApprovalError(errors.POLICY_INVALID, f"{POLICY_VAR} is not defined for this host (set it in the inventory group_vars)")
-    return parse_policy(template(raw))
+    raw_path = task_vars.get(POLICY_FILE_VAR)
+    path = template(raw_path) if raw_path else root.default_policy_path
+    if not isinstance(path, str) or not path.strip():
+        raise errors.ApprovalError(errors.POLICY_INVALID, f"{POLICY_FILE_VAR} must be a file path, got {path!r}")
+    policy = read_policy_file(os.path.expanduser(path.strip()), root, now or datetime.now(UTC))
+    ConsumptionLedger(policy.ledger_dir).require_policy_version(policy.version, policy.sha256)
+    return policy
+
+
+def read_policy_file(path: str, root: TrustRoot, now: datetime) -> Policy:
+    check_file(path, "the approval policy", errors.POLICY_FILE_UNSAFE, owners=(0, os.geteuid()))
+    with open(path, "rb") as handle:
+        data = handle.read(root.max_document_bytes + 1)
+    return load_policy_document(data, root, now, path)
 
 
 def redact(text: str, token: str | None) -> str:

@@ -15,8 +15,9 @@ from . import errors
 from .canonical import signing_payload
 from .claims import ACTIONS, Claims, format_timestamp, validate_claims, validate_hosts
 from .envelope import Envelope, decode_token, token_digest
+from .identity import identity_key, shown
 from .keys import verify_signature
-from .policy import Approver, Policy
+from .policy import REQUESTER_ROLE, Approver, Policy
 from .working_days import working_days_between
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class VerifiedApproval:
     claims: Claims
     digest: str
     signers: tuple[Signer, ...]
+    requester: Signer
     lead_working_days: int
     verified_at: datetime
 
@@ -124,13 +126,14 @@ class VerifiedApproval:
             "lead_working_days": self.lead_working_days,
             "reports": dict(claims.reports),
             "signers": [{"keyid": s.keyid, "owner": s.owner, "role": s.role} for s in self.signers],
+            "requester": {"keyid": self.requester.keyid, "owner": self.requester.owner},
             "signer_roles": sorted({s.role for s in self.signers}),
             "verified_at": format_timestamp(self.verified_at),
         }
 
 
 def _hosts_list(hosts: Iterable[str]) -> str:
-    items = sorted(hosts)
+    items = [shown(host) for host in sorted(hosts)]
     if not items:
         return "none"
     shown = ", ".join(items[:_SHOWN_HOSTS])
@@ -140,12 +143,8 @@ def _hosts_list(hosts: Iterable[str]) -> str:
 def _check_keys(envelope: Envelope, policy: Policy) -> list[Approver]:
     if not envelope.signatures:
         raise errors.ApprovalError(errors.NO_SIGNATURES, "the token carries no signatures: nobody has approved it yet")
-    seen: set[str] = set()
     approvers: list[Approver] = []
     for entry in envelope.signatures:
-        if entry.keyid in seen:
-            raise errors.ApprovalError(errors.KEY_DUPLICATE, f"key {entry.keyid} signed more than once: each key counts once")
-        seen.add(entry.keyid)
         retired = policy.retired_keys.get(entry.keyid)
         if retired is not None:
             when = f" on {retired.retired_on.isoformat()}" if retired.retired_on else ""
@@ -156,7 +155,7 @@ def _check_keys(envelope: Envelope, policy: Policy) -> list[Approver]:
             )
         approver = policy.approvers.get(entry.keyid)
         if approver is None:
-            raise errors.ApprovalError(errors.KEY_UNKNOWN, f"key {entry.keyid} is not an approver key in opsgate_approval_policy.approvers")
+            raise errors.ApprovalError(errors.KEY_UNKNOWN, f"key {entry.keyid} is not an approver key of the approval policy (version {policy.version})")
         approvers.append(approver)
     return approvers
 
@@ -178,22 +177,40 @@ def _check_signatures(envelope: Envelope, approvers: list[Approver]) -> None:
     )
 
 
-def _check_signers(claims: Claims, approvers: list[Approver]) -> None:
-    by_owner: dict[str, Approver] = {}
+def _check_signers(claims: Claims, signers: list[Approver]) -> tuple[Approver, list[Approver]]:
+    """Split the requester's signature from the approvers'; one person counts once, and never on both sides."""
+    requesters = [signer for signer in signers if signer.role == REQUESTER_ROLE]
+    approvers = [signer for signer in signers if signer.role != REQUESTER_ROLE]
+    if not requesters:
+        raise errors.ApprovalError(
+            errors.REQUESTER_UNPROVEN,
+            f"no signature of a {REQUESTER_ROLE} key: requested_by {shown(claims.requested_by)} "
+            "must sign the request with their own key (opsgate-approval request --key)",
+        )
+    if len(requesters) > 1:
+        raise errors.ApprovalError(errors.REQUESTER_UNPROVEN, f"{len(requesters)} {REQUESTER_ROLE} keys signed: one person requests a change")
+    requester = requesters[0]
+    if requester.person != identity_key(claims.requested_by):
+        raise errors.ApprovalError(
+            errors.REQUESTER_UNPROVEN,
+            f"requested_by is {shown(claims.requested_by)} but the {REQUESTER_ROLE} signature is by {requester.owner} (key {requester.keyid})",
+        )
+    by_person: dict[str, Approver] = {}
     for approver in approvers:
-        other = by_owner.get(approver.owner)
+        other = by_person.get(approver.person)
         if other is not None:
             raise errors.ApprovalError(
                 errors.OWNER_DUPLICATE,
                 f"{approver.owner} signed with two keys, {other.keyid} ({other.role}) and {approver.keyid} ({approver.role}): one person counts once",
             )
-        by_owner[approver.owner] = approver
-    if claims.requested_by in by_owner:
-        approver = by_owner[claims.requested_by]
+        by_person[approver.person] = approver
+    if requester.person in by_person:
+        approver = by_person[requester.person]
         raise errors.ApprovalError(
             errors.REQUESTER_SIGNED,
-            f"the requester {claims.requested_by} signed as {approver.role} (key {approver.keyid}): a requester may not approve their own change",
+            f"the requester {shown(claims.requested_by)} signed as {approver.role} (key {approver.keyid}): a requester may not approve their own change",
         )
+    return requester, approvers
 
 
 def _check_roles(claims: Claims, approvers: list[Approver], policy: Policy) -> int:
@@ -269,12 +286,12 @@ def check_scope(claims: Claims, scope: RunScope) -> None:
     )
     for name, code, approved, running in pairs:
         if approved != running:
-            raise errors.ApprovalError(code, f"{name} differs: the token approves {approved!r}, this run has {running!r}")
+            raise errors.ApprovalError(code, f"{name} differs: the token approves '{shown(approved)}', this run has '{shown(running)}'")
     if scope.system is not None and scope.system != claims.system:
-        raise errors.ApprovalError(errors.SYSTEM_MISMATCH, f"system differs: the token approves {claims.system!r}, this run has {scope.system!r}")
+        raise errors.ApprovalError(errors.SYSTEM_MISMATCH, f"system differs: the token approves '{shown(claims.system)}', this run has '{shown(scope.system)}'")
     if scope.system_class is not None and scope.system_class != claims.system_class:
         raise errors.ApprovalError(
-            errors.SYSTEM_CLASS_MISMATCH, f"system_class differs: the token approves {claims.system_class!r}, this run has {scope.system_class!r}"
+            errors.SYSTEM_CLASS_MISMATCH, f"system_class differs: the token approves '{shown(claims.system_class)}', this run has '{shown(scope.system_class)}'"
         )
     approved_hosts, run_hosts = set(claims.hosts), set(scope.hosts)
     if approved_hosts != run_hosts:
@@ -291,18 +308,18 @@ def verify_token(
     now: datetime,
     scope: RunScope | None = None,
     ledger: ConsumptionLedger | None = None,
-    run_id: str | None = None,
 ) -> VerifiedApproval:
     """Run every check; return the verified approval or raise ApprovalError with the first unmet condition.
 
     ``scope`` None skips the scope checks (the CLI before the run is known); ``ledger`` None skips
-    the replay check. Consuming is a separate, atomic step (ConsumptionLedger.consume).
+    the replay check, which otherwise refuses any token consumed before. Consuming, and resuming
+    an unfinished run, is a separate, atomic step (ConsumptionLedger.consume).
     """
-    envelope = decode_token(token)
+    envelope = decode_token(token, policy.max_document_bytes)
     claims = validate_claims(envelope.claims)
-    approvers = _check_keys(envelope, policy)
-    _check_signatures(envelope, approvers)
-    _check_signers(claims, approvers)
+    signers = _check_keys(envelope, policy)
+    _check_signatures(envelope, signers)
+    requester, approvers = _check_signers(claims, signers)
     required_lead = _check_roles(claims, approvers, policy)
     _check_window(claims, policy, now)
     lead = _check_lead_time(claims, policy, required_lead)
@@ -310,6 +327,12 @@ def verify_token(
         check_scope(claims, scope)
     digest = token_digest(token)
     if ledger is not None:
-        ledger.check_unused(claims.token_id, run_id)
-    signers = tuple(Signer(a.keyid, a.owner, a.role) for a in approvers)
-    return VerifiedApproval(claims=claims, digest=digest, signers=signers, lead_working_days=lead, verified_at=now)
+        ledger.check_unused(claims.token_id)
+    return VerifiedApproval(
+        claims=claims,
+        digest=digest,
+        signers=tuple(Signer(a.keyid, a.owner, a.role) for a in approvers),
+        requester=Signer(requester.keyid, requester.owner, requester.role),
+        lead_working_days=lead,
+        verified_at=now,
+    )

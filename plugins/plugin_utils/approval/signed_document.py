@@ -1,0 +1,113 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``{"signatures": [...], "signed": {...}}``: the one envelope of tokens, policies and trust roots.
+
+Signatures are sorted by key id, each key at most once, each 64 bytes with a canonical S, so
+one set of signatures over one document has exactly one encoding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from .canonical import canonical_json, document_payload
+from .keys import signature_is_canonical, verify_signature
+from .strict_json import DEFAULT_MAX_BYTES, load_canonical
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_KEYID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class SignatureEntry:
+    keyid: str
+    sig: bytes
+
+
+@dataclass(frozen=True)
+class SignedDocument:
+    signed: dict[str, Any]
+    signatures: tuple[SignatureEntry, ...]
+    sha256: str
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def signature_entries(raw: Any, code: str = errors.SIGNATURE_MALFORMED) -> tuple[SignatureEntry, ...]:
+    """Parse ``signatures``; refuse anything but sorted, unique, canonical 64-byte Ed25519 signatures."""
+    if not isinstance(raw, list):
+        raise errors.ApprovalError(errors.TOKEN_MALFORMED, f"envelope.signatures must be a list, got {type(raw).__name__}")
+    entries: list[SignatureEntry] = []
+    for index, item in enumerate(raw):
+        path = f"envelope.signatures[{index}]"
+        if not isinstance(item, dict) or set(item) != {"keyid", "sig"}:
+            keys = sorted(item) if isinstance(item, dict) else type(item).__name__
+            raise errors.ApprovalError(code, f"{path} must be an object with exactly keyid and sig, got {keys}")
+        keyid, sig = item["keyid"], item["sig"]
+        if not isinstance(keyid, str) or not _KEYID.fullmatch(keyid):
+            raise errors.ApprovalError(code, f"{path}.keyid must be 32 lowercase hex characters, got {keyid!r}")
+        if not isinstance(sig, str) or not _BASE64URL.fullmatch(sig):
+            raise errors.ApprovalError(code, f"{path}.sig (key {keyid}) is not unpadded base64url")
+        try:
+            sig_bytes = b64url_decode(sig)
+        except (binascii.Error, ValueError):
+            raise errors.ApprovalError(code, f"{path}.sig (key {keyid}) is not valid base64url") from None
+        if len(sig_bytes) != 64:
+            raise errors.ApprovalError(code, f"{path}.sig (key {keyid}) has {len(sig_bytes)} bytes, an Ed25519 signature has 64")
+        if b64url_encode(sig_bytes) != sig:
+            raise errors.ApprovalError(code, f"{path}.sig (key {keyid}) is not in canonical base64url")
+        if not signature_is_canonical(sig_bytes):
+            raise errors.ApprovalError(code, f"{path}.sig (key {keyid}) is not canonical (S >= L): no signer produces it")
+        if entries and keyid == entries[-1].keyid:
+            raise errors.ApprovalError(errors.KEY_DUPLICATE, f"key {keyid} signed more than once: each key counts once")
+        if entries and keyid < entries[-1].keyid:
+            raise errors.ApprovalError(code, f"{path}: signatures must be sorted by keyid (canonical form)")
+        entries.append(SignatureEntry(keyid=keyid, sig=sig_bytes))
+    return tuple(entries)
+
+
+def envelope_value(signed: dict[str, Any], signatures: tuple[SignatureEntry, ...] | list[SignatureEntry]) -> dict[str, Any]:
+    ordered = sorted(signatures, key=lambda entry: entry.keyid)
+    return {"signed": signed, "signatures": [{"keyid": entry.keyid, "sig": b64url_encode(entry.sig)} for entry in ordered]}
+
+
+def encode_document(signed: dict[str, Any], signatures: tuple[SignatureEntry, ...] | list[SignatureEntry]) -> bytes:
+    """The file form: canonical JSON and one newline."""
+    return canonical_json(envelope_value(signed, signatures)) + b"\n"
+
+
+def parse_document(data: bytes, what: str, code: str, max_bytes: int = DEFAULT_MAX_BYTES) -> SignedDocument:
+    value = load_canonical(data, what, code, max_bytes=max_bytes, trailing_newline=True)
+    if not isinstance(value, dict) or set(value) != {"signed", "signatures"}:
+        keys = sorted(value) if isinstance(value, dict) else type(value).__name__
+        raise errors.ApprovalError(code, f"{what} must be an object with exactly the keys signed and signatures, got {keys}")
+    if not isinstance(value["signed"], dict):
+        raise errors.ApprovalError(code, f"{what}: signed must be an object, got {type(value['signed']).__name__}")
+    return SignedDocument(value["signed"], signature_entries(value["signatures"], code), hashlib.sha256(data).hexdigest())
+
+
+def sign_document(kind: str, signed: dict[str, Any], key: Ed25519PrivateKey) -> bytes:
+    return key.sign(document_payload(kind, signed))
+
+
+def valid_signers(kind: str, document: SignedDocument, keys: Mapping[str, Ed25519PublicKey]) -> set[str]:
+    """Key ids among ``keys`` whose signature over the document verifies; other signatures are ignored."""
+    payload = document_payload(kind, document.signed)
+    return {entry.keyid for entry in document.signatures if entry.keyid in keys and verify_signature(keys[entry.keyid], entry.sig, payload)}
