@@ -99,8 +99,6 @@ def decode_token(token: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope:
         raw = b64url_decode(body)
     except (binascii.Error, ValueError):
         raise errors.ApprovalError(errors.TOKEN_BAD_BASE64, "token body is not valid base64url") from None
-    if b64url_encode(raw) != body:
-        raise errors.ApprovalError(errors.TOKEN_NOT_CANONICAL, "token body is not canonical base64url (stray bits in its last character)")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -114,6 +112,9 @@ def decode_token(token: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope:
             raise errors.ApprovalError(errors.TOKEN_TRUNCATED, f"token envelope JSON ends early ({len(raw)} bytes): the token was cut short") from None
         code = errors.TOKEN_NOT_CANONICAL if "canonical form" in exc.message else exc.code
         raise errors.ApprovalError(code, exc.message) from None
+    # After the JSON, so a token cut short is reported as such, not as a stray bit in its last character.
+    if b64url_encode(raw) != body:
+        raise errors.ApprovalError(errors.TOKEN_NOT_CANONICAL, "token body is not canonical base64url (stray bits in its last character)")
     if not isinstance(data, dict):
         raise errors.ApprovalError(errors.TOKEN_MALFORMED, f"token envelope must be a JSON object, got {type(data).__name__}")
     if set(data) != {"signed", "signatures"}:

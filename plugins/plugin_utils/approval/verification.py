@@ -136,8 +136,8 @@ def _hosts_list(hosts: Iterable[str]) -> str:
     items = [shown(host) for host in sorted(hosts)]
     if not items:
         return "none"
-    shown = ", ".join(items[:_SHOWN_HOSTS])
-    return shown if len(items) <= _SHOWN_HOSTS else f"{shown} and {len(items) - _SHOWN_HOSTS} more"
+    text = ", ".join(items[:_SHOWN_HOSTS])
+    return text if len(items) <= _SHOWN_HOSTS else f"{text} and {len(items) - _SHOWN_HOSTS} more"
 
 
 def _check_keys(envelope: Envelope, policy: Policy) -> list[Approver]:

@@ -6,17 +6,23 @@
 from __future__ import annotations
 
 import copy
+import os
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import signing_payload
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import format_timestamp
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import SignatureEntry, encode_token
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import SignatureEntry, encode_token, token_digest
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.keys import keyid_of, public_key_text
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.policy import Policy, parse_policy
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.policy import POLICY_KIND, POLICY_TYPE, Policy, parse_policy
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.signed_document import encode_document, sign_document
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.trust_root import ROOT_KIND, ROOT_TYPE
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import RunScope, run_scope
 
 CORE_ROLES = ("business_head", "it_head", "risk_compliance", "ops_director")
@@ -40,7 +46,8 @@ class Approver:
 
 
 class ApprovalKit:
-    """Four approvers (one per core role) plus a second IT head, and a policy that knows all five."""
+    """Four approvers (one per core role), a second IT head and the requester erin, in a policy that knows all six;
+    two policy administrators whose trust root (threshold 2) signs that policy."""
 
     def __init__(self, ledger_dir: str = "/nonexistent/ledger") -> None:
         self.approvers = {
@@ -49,7 +56,9 @@ class ApprovalKit:
             "carol": Approver("carol", "risk_compliance"),
             "dave": Approver("dave", "ops_director"),
             "frank": Approver("frank", "it_head"),
+            "erin": Approver("erin", "requester"),
         }
+        self.admins = {"root-ann": Approver("root-ann", "policy_admin"), "root-ben": Approver("root-ben", "policy_admin")}
         self.ledger_dir = ledger_dir
 
     def policy_raw(self, **overrides: Any) -> dict[str, Any]:
@@ -64,13 +73,49 @@ class ApprovalKit:
             "holidays": [],
             "max_window_hours": 12,
             "clock_leeway_seconds": 60,
-            "ledger_dir": self.ledger_dir,
         }
         raw.update(overrides)
         return raw
 
     def policy(self, **overrides: Any) -> Policy:
-        return parse_policy(self.policy_raw(**overrides))
+        return parse_policy(self.policy_raw(**overrides), self.ledger_dir)
+
+    def root_signed(self, **overrides: Any) -> dict[str, Any]:
+        signed: dict[str, Any] = {
+            "_type": ROOT_TYPE,
+            "version": 1,
+            "admins": [{"keyid": a.keyid, "owner": a.owner, "public_key": public_key_text(a.key.public_key())} for a in self.admins.values()],
+            "threshold": 2,
+            "ledger_dir": self.ledger_dir,
+            "max_document_bytes": 1024 * 1024,
+        }
+        signed.update(overrides)
+        return signed
+
+    def sign_document(self, kind: str, signed: dict[str, Any], signers: tuple[Approver, ...]) -> bytes:
+        entries = [SignatureEntry(s.keyid, sign_document(kind, signed, s.key)) for s in signers]
+        return encode_document(signed, entries)
+
+    def root_document(self, signers: tuple[str, ...] = ("root-ann", "root-ben"), **overrides: Any) -> bytes:
+        return self.sign_document(ROOT_KIND, self.root_signed(**overrides), tuple(self.admins[name] for name in signers))
+
+    def policy_document(
+        self, version: int = 1, expires: str = "2199-01-01T00:00:00Z", signers: tuple[Approver, ...] | None = None, **overrides: Any
+    ) -> bytes:
+        signed = {**self.policy_raw(**overrides), "_type": POLICY_TYPE, "version": version, "expires": expires}
+        return self.sign_document(POLICY_KIND, signed, signers if signers is not None else tuple(self.admins.values()))
+
+    def install(self, directory: Path, **policy_overrides: Any) -> Path:
+        """Pin this kit's root at directory/trust/root.json with the signed policy beside it; returns the root's path."""
+        trust = directory / "trust"
+        trust.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(directory, 0o755)
+        root = trust / "root.json"
+        root.write_bytes(self.root_document())
+        (trust / "policy.json").write_bytes(self.policy_document(**policy_overrides))
+        for path in (root, trust / "policy.json"):
+            path.chmod(0o644)
+        return root
 
     @staticmethod
     def claims(**overrides: Any) -> dict[str, Any]:
@@ -94,13 +139,14 @@ class ApprovalKit:
         claims.update(overrides)
         return claims
 
-    def sign(self, claims: dict[str, Any], owners: tuple[str, ...] = ("alice", "bob", "carol", "dave")) -> str:
+    def sign(self, claims: dict[str, Any], owners: tuple[str, ...] = ("alice", "bob", "carol", "dave"), requester: str | None = "erin") -> str:
         payload = signing_payload(claims)
-        entries = [SignatureEntry(self.approvers[o].keyid, self.approvers[o].key.sign(payload)) for o in owners]
+        signers = [*owners, requester] if requester else list(owners)
+        entries = [SignatureEntry(self.approvers[o].keyid, self.approvers[o].key.sign(payload)) for o in signers]
         return encode_token(copy.deepcopy(claims), entries)
 
-    def token(self, owners: tuple[str, ...] = ("alice", "bob", "carol", "dave"), **claim_overrides: Any) -> str:
-        return self.sign(self.claims(**claim_overrides), owners)
+    def token(self, owners: tuple[str, ...] = ("alice", "bob", "carol", "dave"), requester: str | None = "erin", **claim_overrides: Any) -> str:
+        return self.sign(self.claims(**claim_overrides), owners, requester)
 
     @staticmethod
     def scope(**overrides: Any) -> RunScope:
@@ -127,3 +173,19 @@ def live_claims(hosts: list[str], **overrides: Any) -> dict[str, Any]:
     )
     values.update(overrides)
     return values
+
+
+def consume(ledger: ConsumptionLedger, token: str, run_id: str, fingerprint: str = "", owner: RunOwner | None = None, now: datetime = NOW) -> None:
+    """Consume the kit's standard token (web1-3, accounts-api in prod) as run ``run_id`` of a process that has ended."""
+    ledger.consume(
+        "apv-0123456789abcdef",
+        token_digest(token),
+        "CHG-2025-0117",
+        run_id,
+        now,
+        fingerprint=fingerprint,
+        app="accounts-api",
+        env="prod",
+        hosts=("web1", "web2", "web3"),
+        owner=owner or RunOwner(socket.gethostname(), 999_999_999, "gone"),
+    )

@@ -22,7 +22,13 @@ ARTIFACT = "5e" * 32
 
 def _cli(tmp: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # A fake "ansible" package that cannot be imported proves the CLI never needs Ansible.
-    environment = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp / "no-ansible"), "HOME": str(tmp), **(env or {})}
+    environment = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(tmp / "no-ansible"),
+        "HOME": str(tmp),
+        "OPSGATE_TRUST_ROOT": str(tmp / "trust" / "root.json"),
+        **(env or {}),
+    }
     return subprocess.run([sys.executable, str(BIN), *args], cwd=tmp, input=stdin, capture_output=True, text=True, env=environment, check=False)
 
 
@@ -47,12 +53,32 @@ def workspace(tmp_path: Path) -> Path:
         done = _cli(tmp_path, "keygen", "--owner", owner, "--role", role, "--out", f"{owner}.key", *options, env=env)
         assert done.returncode == 0, done.stderr
         entries.append(json.loads(done.stdout))
+    done = _cli(tmp_path, "keygen", "--owner", "erin", "--role", "requester", "--out", "erin.key")
+    assert done.returncode == 0, done.stderr
+    entries.append(json.loads(done.stdout))
+    # The policy administrators: a trust root signed by both, pinned in the workspace, and the policy they sign.
+    for admin in ("root-ann", "root-ben"):
+        assert _cli(tmp_path, "keygen", "--owner", admin, "--role", "policy_admin", "--out", f"{admin}.key", "--public-out", f"{admin}.pub").returncode == 0
+    steps = [
+        ["root-create", "--admin", "root-ann.pub", "--admin", "root-ben.pub", "--threshold", "2", "--ledger-dir", str(tmp_path / "ledger"), "--out", "r0.json"],
+        ["admin-sign", "--key", "root-ann.key", "--in", "r0.json", "--out", "r1.json"],
+        ["admin-sign", "--key", "root-ben.key", "--in", "r1.json", "--out", "r2.json"],
+        ["root-install", "--in", "r2.json"],
+    ]
     policy = {
         "approvers": entries,
         "classes": {"core_business": {"roles": dict.fromkeys(ROLES.values(), 1)}, "decision_support": {"roles": {"ops_director": 1}}},
-        "ledger_dir": str(tmp_path / "ledger"),
     }
-    (tmp_path / "policy.json").write_text(json.dumps(policy))
+    (tmp_path / "policy-body.json").write_text(json.dumps(policy))
+    expires = _iso(datetime.now(UTC) + timedelta(days=30))
+    steps += [
+        ["policy-create", "--in", "policy-body.json", "--version", "1", "--expires", expires, "--out", "p0.json"],
+        ["admin-sign", "--key", "root-ann.key", "--in", "p0.json", "--out", "p1.json"],
+        ["admin-sign", "--key", "root-ben.key", "--in", "p1.json", "--out", "trust/policy.json"],
+    ]
+    for step in steps:
+        done = _cli(tmp_path, *step)
+        assert done.returncode == 0, (step, done.stderr)
     return tmp_path
 
 
@@ -75,6 +101,7 @@ def _request(tmp: Path, out: str = "request.token") -> None:
         "--not-before", (now - timedelta(hours=1)).astimezone().isoformat(timespec="seconds"),
         "--not-after", _iso(now + timedelta(hours=3)),
         "--requested-by", "erin",
+        "--key", "erin.key",
         "--test-report", "TR-88",
         "--acceptance-report", "UAT-12",
         "--out", out,
@@ -115,7 +142,7 @@ def test_request_sign_four_times_and_verify(workspace: Path) -> None:
     for path in [workspace / "request.token", *workspace.glob("signed-*.token")]:
         assert _mode(path) == 0o600, path
     token = json.loads(final.read_text())["opsgate_approval_token"]
-    done = _cli(workspace, "verify", "--in", final.name, "--policy", "policy.json", *SCOPE)
+    done = _cli(workspace, "verify", "--in", final.name, "--policy", "trust/policy.json", *SCOPE)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["signer_roles"] == sorted(ROLES.values())
@@ -123,7 +150,7 @@ def test_request_sign_four_times_and_verify(workspace: Path) -> None:
     assert summary["scope_checked"] is True
     assert token not in done.stdout + done.stderr
     # The same token, piped on stdin.
-    piped = _cli(workspace, "verify", "--policy", "policy.json", stdin=token)
+    piped = _cli(workspace, "verify", "--policy", "trust/policy.json", stdin=token)
     assert piped.returncode == 0, piped.stderr
     assert json.loads(piped.stdout)["scope_checked"] is False
 
@@ -131,22 +158,34 @@ def test_request_sign_four_times_and_verify(workspace: Path) -> None:
 def test_verify_refuses_with_the_plugin_codes(workspace: Path) -> None:
     final = _sign_all(workspace)
     wrong = [*SCOPE[:5], "2.0.2", *SCOPE[6:]]
-    done = _cli(workspace, "verify", "--in", final.name, "--policy", "policy.json", *wrong)
+    done = _cli(workspace, "verify", "--in", final.name, "--policy", "trust/policy.json", *wrong)
     assert done.returncode == 2
     assert "REFUSED APPROVAL_VERSION_MISMATCH: version differs: the token approves '2.0.1', this run has '2.0.2'" in done.stderr
-    partial = _cli(workspace, "verify", "--in", "signed-3.token", "--policy", "policy.json")
+    partial = _cli(workspace, "verify", "--in", "signed-3.token", "--policy", "trust/policy.json")
     assert partial.returncode == 2
     assert "REFUSED APPROVAL_ROLE_MISSING: role ops_director" in partial.stderr
 
 
-def test_verify_reads_the_policy_from_yaml_group_vars(workspace: Path) -> None:
-    yaml = pytest.importorskip("yaml")
+def test_verify_uses_the_policy_beside_the_pinned_root_and_says_what_it_did_not_check(workspace: Path) -> None:
     final = _sign_all(workspace)
-    policy = json.loads((workspace / "policy.json").read_text())
-    (workspace / "all.yml").write_text(yaml.safe_dump({"opsgate_approval_policy": policy}))
-    env = {"PYTHONPATH": f"{workspace / 'no-ansible'}{os.pathsep}{Path(yaml.__file__).parent.parent}"}
-    done = _cli(workspace, "verify", "--in", final.name, "--policy", "all.yml", env=env)
+    done = _cli(workspace, "verify", "--in", final.name)
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["policy_version"] == 1
+    assert "NOT CHECKED: the scope" in done.stderr
+    assert "NOT CHECKED: single use" in done.stderr
+    checked = _cli(workspace, "verify", "--in", final.name, "--check-ledger", *SCOPE)
+    assert checked.returncode == 0, checked.stderr
+    assert "NOT CHECKED" not in checked.stderr
+
+
+def test_policy_body_may_be_yaml(workspace: Path) -> None:
+    yaml = pytest.importorskip("yaml")
+    body = json.loads((workspace / "policy-body.json").read_text())
+    (workspace / "body.yml").write_text(yaml.safe_dump(body))
+    env = {"PYTHONPATH": f"{workspace / 'no-ansible'}{os.pathsep}{Path(yaml.__file__).parent.parent}"}
+    done = _cli(workspace, "policy-create", "--in", "body.yml", "--version", "2", "--expires", "2030-01-01T00:00:00Z", "--out", "p2.json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((workspace / "p2.json").read_text())["signed"]["approvers"] == body["approvers"]
 
 
 def test_sign_refuses_wrong_passphrase_and_a_second_signature(workspace: Path) -> None:
@@ -165,10 +204,10 @@ def test_sign_refuses_wrong_passphrase_and_a_second_signature(workspace: Path) -
 def test_inspect_names_signers_but_shows_no_token_or_signature(workspace: Path) -> None:
     final = _sign_all(workspace)
     token = json.loads(final.read_text())["opsgate_approval_token"]
-    done = _cli(workspace, "inspect", "--in", final.name, "--policy", "policy.json")
+    done = _cli(workspace, "inspect", "--in", final.name, "--policy", "trust/policy.json")
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
-    assert [s["owner"] for s in shown["signatures"]] == list(ROLES)
+    assert sorted(s["owner"] for s in shown["signatures"]) == sorted([*ROLES, "erin"])
     assert shown["claims"]["artifact_sha256"] == ARTIFACT
     assert token.split(".", 1)[1][100:140] not in done.stdout
     assert "sig" not in {key for s in shown["signatures"] for key in s}

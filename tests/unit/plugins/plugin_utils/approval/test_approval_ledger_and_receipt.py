@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from approval_kit import NOW, ApprovalKit
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumeOutcome, ConsumptionLedger, RunOwner
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import token_digest
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import (
     ControllerIdentity,
@@ -29,13 +30,19 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt i
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import verify_token
 
 _FORK = multiprocessing.get_context("fork")
+# A controller process that has ended: its consumption may be resumed by its run id.
+GONE = RunOwner(socket.gethostname(), 999_999_999, "gone")
+
+
+def _consume(ledger: ConsumptionLedger, token_id: str, run_id: str) -> ConsumeOutcome:
+    return ledger.consume(token_id, "d" * 64, "CHG-1", run_id, NOW, fingerprint="f", app="app", env="prod", hosts=("web1",), owner=GONE)
 
 
 def _race(directory: str, token_id: str, run_id: str, barrier: multiprocessing.synchronize.Barrier, results: multiprocessing.queues.Queue) -> None:
     ledger = ConsumptionLedger(directory)
     barrier.wait()
     try:
-        outcome = ledger.consume(token_id, "d" * 64, "CHG-1", run_id, NOW)
+        outcome = _consume(ledger, token_id, run_id)
         results.put((run_id, "resumed" if outcome.resumed else "consumed"))
     except errors.ApprovalError as exc:
         results.put((run_id, exc.code))
@@ -73,29 +80,29 @@ def test_eight_processes_racing_one_winner(tmp_path: Path) -> None:
 
 def test_same_run_id_resumes_and_ledger_is_private(tmp_path: Path) -> None:
     ledger = ConsumptionLedger(str(tmp_path / "ledger"))
-    first = ledger.consume("apv-0123456789abcdef", "d" * 64, "CHG-1", "job-41", NOW)
-    again = ledger.consume("apv-0123456789abcdef", "d" * 64, "CHG-1", "job-41", NOW)
+    first = _consume(ledger, "apv-0123456789abcdef", "job-41")
+    again = _consume(ledger, "apv-0123456789abcdef", "job-41")
     assert (first.resumed, again.resumed) == (False, True)
     assert again.consumption == first.consumption
     with pytest.raises(errors.ApprovalError) as caught:
-        ledger.consume("apv-0123456789abcdef", "d" * 64, "CHG-1", "job-42", NOW)
+        _consume(ledger, "apv-0123456789abcdef", "job-42")
     assert caught.value.code == errors.REPLAYED
-    assert "only that run id may resume" in caught.value.message
+    assert "only the unfinished run that consumed it may resume" in caught.value.message
+    assert "job-41" not in caught.value.message
     assert stat.S_IMODE(os.stat(ledger.path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path / "ledger").st_mode) == 0o700
 
 
 def test_check_unused_reads_without_consuming(tmp_path: Path) -> None:
     ledger = ConsumptionLedger(str(tmp_path))
-    ledger.check_unused("apv-0123456789abcdef", "run-1")
-    assert ledger.find("apv-0123456789abcdef") is None
+    ledger.check_unused("apv-0123456789abcdef")
     assert not (tmp_path / "consumed.jsonl").exists()
 
 
 def test_unreadable_ledger_line_refuses_every_token(tmp_path: Path) -> None:
     (tmp_path / "consumed.jsonl").write_text('{"token_id": "apv-x"\n')
     with pytest.raises(errors.ApprovalError) as caught:
-        ConsumptionLedger(str(tmp_path)).consume("apv-0123456789abcdef", "d" * 64, "CHG-1", "run-1", NOW)
+        _consume(ConsumptionLedger(str(tmp_path)), "apv-0123456789abcdef", "run-1")
     assert caught.value.code == errors.LEDGER_ERROR
     assert "line 1 is unreadable" in caught.value.message
 

@@ -25,38 +25,38 @@ def _mutated(change: Any) -> dict[str, Any]:
 
 
 POLICY_ERRORS = [
-    ("empty_approvers", lambda r: r.update(approvers=[]), "opsgate_approval_policy.approvers: must be a non-empty list"),
-    ("typo_top_key", lambda r: r.update(min_lead_workdays=3), "opsgate_approval_policy: unknown keys min_lead_workdays"),
-    ("missing_classes", lambda r: r.pop("classes"), "opsgate_approval_policy: lacks classes"),
+    ("empty_approvers", lambda r: r.update(approvers=[]), "policy.approvers: must be a non-empty list"),
+    ("typo_top_key", lambda r: r.update(min_lead_workdays=3), "policy: unknown keys min_lead_workdays"),
+    ("missing_classes", lambda r: r.pop("classes"), "policy: lacks classes"),
     (
         "bad_public_key",
         lambda r: r["approvers"][2].update(public_key="bm90IGEga2V5"),
-        "opsgate_approval_policy.approvers[2].public_key: not an Ed25519 public key",
+        "policy.approvers[2].public_key: not an Ed25519 public key",
     ),
     (
         "keyid_mismatch",
         lambda r: r["approvers"][1].update(keyid="0" * 32),
-        "opsgate_approval_policy.approvers[1].keyid: '00000000000000000000000000000000' does not match",
+        "policy.approvers[1].keyid: '00000000000000000000000000000000' does not match",
     ),
-    ("approver_lacks_role", lambda r: r["approvers"][0].pop("role"), "opsgate_approval_policy.approvers[0]: lacks role"),
-    ("duplicate_key", lambda r: r["approvers"].append(dict(r["approvers"][0])), "opsgate_approval_policy.approvers[5]: keyid"),
+    ("approver_lacks_role", lambda r: r["approvers"][0].pop("role"), "policy.approvers[0]: lacks role"),
+    ("duplicate_key", lambda r: r["approvers"].append(dict(r["approvers"][0])), "policy.approvers[6]: keyid"),
     (
         "zero_threshold",
         lambda r: r["classes"]["core_business"]["roles"].update(it_head=0),
-        "opsgate_approval_policy.classes.core_business.roles.it_head: must be an integer >= 1, got 0",
+        "policy.classes.core_business.roles.it_head: must be an integer >= 1, got 0",
     ),
-    ("class_without_roles", lambda r: r["classes"].update(web={}), "opsgate_approval_policy.classes.web.roles: must map at least one role"),
-    ("bad_holiday", lambda r: r.update(holidays=["2025-13-01"]), "opsgate_approval_policy.holidays[0]: must be a date YYYY-MM-DD, got '2025-13-01'"),
-    ("negative_lead", lambda r: r.update(min_lead_working_days=-1), "opsgate_approval_policy.min_lead_working_days: must be an integer >= 0, got -1"),
-    ("bad_timezone", lambda r: r.update(timezone="Mars/Olympus"), "opsgate_approval_policy.timezone: must be an IANA time zone"),
-    ("zero_window", lambda r: r.update(max_window_hours=0), "opsgate_approval_policy.max_window_hours: must be a number > 0, got 0"),
+    ("class_without_roles", lambda r: r["classes"].update(web={}), "policy.classes.web.roles: must map at least one role"),
+    ("bad_holiday", lambda r: r.update(holidays=["2025-13-01"]), "policy.holidays[0]: must be a date YYYY-MM-DD, got '2025-13-01'"),
+    ("negative_lead", lambda r: r.update(min_lead_working_days=-1), "policy.min_lead_working_days: must be an integer >= 0, got -1"),
+    ("bad_timezone", lambda r: r.update(timezone="Mars/Olympus"), "policy.timezone: must be an IANA time zone"),
+    ("zero_window", lambda r: r.update(max_window_hours=0), "policy.max_window_hours: must be an integer >= 1, got 0"),
 ]
 
 
 @pytest.mark.parametrize(("name", "change", "fragment"), POLICY_ERRORS, ids=[e[0] for e in POLICY_ERRORS])
 def test_policy_error_names_the_key_path_and_value(name: str, change: Any, fragment: str) -> None:
     with pytest.raises(errors.ApprovalError) as caught:
-        parse_policy(_mutated(change))
+        parse_policy(_mutated(change), "/ledger")
     assert caught.value.code == errors.POLICY_INVALID
     assert fragment in caught.value.message
 
@@ -66,7 +66,7 @@ def test_policy_defaults_and_yaml_dates() -> None:
     for key in ("min_lead_working_days", "max_window_hours", "clock_leeway_seconds", "holidays"):
         raw.pop(key)
     raw["holidays"] = [date(2025, 10, 1), "2025-10-02"]
-    policy = parse_policy(raw)
+    policy = parse_policy(raw, "/ledger")
     assert policy.classes["core_business"].min_lead_working_days == 3
     assert policy.classes["decision_support"].min_lead_working_days == 1
     assert policy.max_window_hours == 24
@@ -81,7 +81,7 @@ def test_policy_accepts_pem_public_keys() -> None:
     raw = kit.policy_raw()
     key = kit.approvers["alice"].key.public_key()
     raw["approvers"][0]["public_key"] = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    assert parse_policy(raw).approvers[kit.approvers["alice"].keyid].owner == "alice"
+    assert parse_policy(raw, "/ledger").approvers[kit.approvers["alice"].keyid].owner == "alice"
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from approval_kit import NOW, ApprovalKit, Approver
+from approval_kit import NOW, ApprovalKit, Approver, consume
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import canonical_json
@@ -31,7 +31,6 @@ class Attempt:
     now: datetime = NOW
     scope: RunScope | None = field(default_factory=ApprovalKit.scope)
     ledger: ConsumptionLedger | None = None
-    run_id: str | None = None
 
 
 def _body(token: str) -> dict[str, Any]:
@@ -52,10 +51,11 @@ def _tampered(kit: ApprovalKit, tmp: Path) -> Attempt:
 
 def _wrong_signature(kit: ApprovalKit, tmp: Path) -> Attempt:
     # Bob's signature is real, but over other claims.
-    other = _body(kit.token(version="9.9.9"))["signatures"][1]["sig"]
+    bob = kit.approvers["bob"].keyid
+    other = next(entry["sig"] for entry in _body(kit.token(version="9.9.9"))["signatures"] if entry["keyid"] == bob)
 
     def swap(body: dict[str, Any]) -> None:
-        body["signatures"][1]["sig"] = other
+        next(entry for entry in body["signatures"] if entry["keyid"] == bob)["sig"] = other
 
     return Attempt(_reencode(kit.token(), swap), kit.policy())
 
@@ -87,8 +87,14 @@ def _weekend(kit: ApprovalKit, tmp: Path) -> Attempt:
 def _replayed(kit: ApprovalKit, tmp: Path) -> Attempt:
     ledger = ConsumptionLedger(str(tmp / "ledger"))
     token = kit.token()
-    ledger.consume("apv-0123456789abcdef", token_digest(token), "CHG-2025-0117", "run-first", NOW)
-    return Attempt(token, kit.policy(), ledger=ledger, run_id="run-second")
+    consume(ledger, token, "run-first")
+    return Attempt(token, kit.policy(), ledger=ledger)
+
+
+def _requester_also_approves(kit: ApprovalKit, tmp: Path) -> Attempt:
+    # Carol holds a requester key too; she asks for the change and approves it as risk & compliance.
+    kit.approvers["carol-requests"] = Approver("carol", "requester")
+    return Attempt(kit.token(requested_by="carol", requester="carol-requests"), kit.policy())
 
 
 def _retired(kit: ApprovalKit, tmp: Path) -> Attempt:
@@ -125,9 +131,9 @@ CASES = [
     ),
     Case("truncated", errors.TOKEN_TRUNCATED, "cut short", lambda k, t: Attempt(_truncate(k.token(), 300), k.policy())),
     Case("bad_base64", errors.TOKEN_BAD_BASE64, "characters outside base64url: '+/'", lambda k, t: Attempt(k.token()[:60] + "+/" + k.token()[62:], k.policy())),
-    Case("tampered_claim", errors.CLAIMS_TAMPERED, "none of the 4 signatures matches the claims", _tampered),
-    Case("wrong_signature", errors.SIGNATURE_INVALID, "(bob, it_head) does not verify over the claims (1 of 4 invalid)", _wrong_signature),
-    Case("unknown_key", errors.KEY_UNKNOWN, "is not an approver key in opsgate_approval_policy.approvers", _unknown_key),
+    Case("tampered_claim", errors.CLAIMS_TAMPERED, "none of the 5 signatures matches the claims", _tampered),
+    Case("wrong_signature", errors.SIGNATURE_INVALID, "(bob, it_head) does not verify over the claims (1 of 5 invalid)", _wrong_signature),
+    Case("unknown_key", errors.KEY_UNKNOWN, "is not an approver key of the approval policy", _unknown_key),
     Case(
         "same_key_twice",
         errors.KEY_DUPLICATE,
@@ -142,10 +148,11 @@ CASES = [
         lambda k, t: Attempt(k.token(owners=("alice", "bob", "dave")), k.policy()),
     ),
     Case("threshold_not_met", errors.THRESHOLD_NOT_MET, "role it_head needs 2 signatures for core_business, has 1", _threshold),
+    Case("requester_self_approval", errors.REQUESTER_SIGNED, "the requester carol signed as risk_compliance", _requester_also_approves),
     Case(
-        "requester_self_approval",
-        errors.REQUESTER_SIGNED,
-        "the requester carol signed as risk_compliance",
+        "requester_typed_not_proven",
+        errors.REQUESTER_UNPROVEN,
+        "requested_by is carol but the requester signature is by erin",
         lambda k, t: Attempt(k.token(requested_by="carol"), k.policy()),
     ),
     Case(
@@ -215,7 +222,7 @@ CASES = [
         "not approved: web4; approved but not targeted: none",
         lambda k, t: Attempt(k.token(), k.policy(), scope=k.scope(hosts=["web1", "web2", "web3", "web4"])),
     ),
-    Case("replayed", errors.REPLAYED, "was already used at 2025-03-07T13:00:00Z by run run-first", _replayed),
+    Case("replayed", errors.REPLAYED, "was consumed at 2025-03-07T13:00:00Z; it cannot be used by a new run", _replayed),
     Case("signer_key_removed_from_policy", errors.KEY_RETIRED, "of dave was removed from the policy on 2025-03-06 (left the company)", _retired),
     Case(
         "signer_key_dropped_without_record",
@@ -223,7 +230,7 @@ CASES = [
         "is not an approver key",
         lambda k, t: Attempt(k.token(), k.policy(approvers=[a.policy_entry() for n, a in k.approvers.items() if n != "dave"])),
     ),
-    Case("no_signatures", errors.NO_SIGNATURES, "nobody has approved it yet", lambda k, t: Attempt(k.token(owners=()), k.policy())),
+    Case("no_signatures", errors.NO_SIGNATURES, "nobody has approved it yet", lambda k, t: Attempt(k.token(owners=(), requester=None), k.policy())),
     Case(
         "bad_timestamp",
         errors.CLAIMS_INVALID,
@@ -266,7 +273,7 @@ CASES = [
 def _refusal(case: Case, tmp_path: Path) -> tuple[errors.ApprovalError, str]:
     attempt = case.build(ApprovalKit(str(tmp_path / "ledger")), tmp_path)
     with pytest.raises(errors.ApprovalError) as caught:
-        verify_token(attempt.token, attempt.policy, now=attempt.now, scope=attempt.scope, ledger=attempt.ledger, run_id=attempt.run_id)
+        verify_token(attempt.token, attempt.policy, now=attempt.now, scope=attempt.scope, ledger=attempt.ledger)
     return caught.value, attempt.token
 
 
@@ -300,7 +307,7 @@ def test_a_token_cut_at_any_point_is_reported_as_truncated() -> None:
 def test_core_business_token_with_all_four_roles_passes(tmp_path: Path) -> None:
     kit = ApprovalKit(str(tmp_path / "ledger"))
     token = kit.token()
-    approval = verify_token(token, kit.policy(), now=NOW, scope=kit.scope(), ledger=ConsumptionLedger(str(tmp_path / "ledger")), run_id="r1")
+    approval = verify_token(token, kit.policy(), now=NOW, scope=kit.scope(), ledger=ConsumptionLedger(str(tmp_path / "ledger")))
     assert approval.token_id == "apv-0123456789abcdef"
     assert approval.digest == token_digest(token)
     assert sorted(s.role for s in approval.signers) == ["business_head", "it_head", "ops_director", "risk_compliance"]
@@ -358,10 +365,13 @@ def test_scope_none_skips_scope_but_not_signatures() -> None:
     assert caught.value.code == errors.CLAIMS_TAMPERED
 
 
-def test_same_run_id_may_resume_after_consumption(tmp_path: Path) -> None:
+def test_a_consumed_token_is_refused_by_verify_even_for_its_own_run(tmp_path: Path) -> None:
+    # verify_token has no run context: resuming is the ledger's consume step (test_approval_resume.py).
     kit = ApprovalKit()
-    ledger = ConsumptionLedger(str(tmp_path))
+    ledger = ConsumptionLedger(str(tmp_path / "ledger"))
     token = kit.token()
-    ledger.consume("apv-0123456789abcdef", token_digest(token), "CHG-2025-0117", "run-1", NOW)
-    approval = verify_token(token, kit.policy(), now=NOW + timedelta(minutes=5), scope=kit.scope(), ledger=ledger, run_id="run-1")
-    assert approval.token_id == "apv-0123456789abcdef"
+    consume(ledger, token, "run-1")
+    with pytest.raises(errors.ApprovalError) as caught:
+        verify_token(token, kit.policy(), now=NOW + timedelta(minutes=5), scope=kit.scope(), ledger=ledger)
+    assert caught.value.code == errors.REPLAYED
+    assert "run-1" not in caught.value.message
