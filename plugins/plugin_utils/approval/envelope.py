@@ -106,12 +106,11 @@ def decode_token(token: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope:
             raise errors.ApprovalError(errors.TOKEN_TRUNCATED, "token body ends inside a UTF-8 character: the token was cut short") from None
         raise errors.ApprovalError(errors.TOKEN_MALFORMED, "token body is not UTF-8 text") from None
     try:
-        data = load_canonical(raw, "the token envelope", errors.TOKEN_MALFORMED, max_bytes=max_bytes)
+        data = load_canonical(raw, "the token envelope", errors.TOKEN_MALFORMED, max_bytes=max_bytes, noncanonical_code=errors.TOKEN_NOT_CANONICAL)
     except errors.ApprovalError as exc:
         if "not valid JSON" in exc.message and _looks_truncated(raw):
             raise errors.ApprovalError(errors.TOKEN_TRUNCATED, f"token envelope JSON ends early ({len(raw)} bytes): the token was cut short") from None
-        code = errors.TOKEN_NOT_CANONICAL if "canonical form" in exc.message else exc.code
-        raise errors.ApprovalError(code, exc.message) from None
+        raise
     # After the JSON, so a token cut short is reported as such, not as a stray bit in its last character.
     if b64url_encode(raw) != body:
         raise errors.ApprovalError(errors.TOKEN_NOT_CANONICAL, "token body is not canonical base64url (stray bits in its last character)")

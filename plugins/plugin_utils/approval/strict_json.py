@@ -72,10 +72,13 @@ def _check_text(text: str) -> None:
         raise _Refused("a string holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
 
 
-def load_canonical(data: bytes, what: str, code: str, max_bytes: int = DEFAULT_MAX_BYTES, trailing_newline: bool = False) -> Any:
+def load_canonical(
+    data: bytes, what: str, code: str, max_bytes: int = DEFAULT_MAX_BYTES, trailing_newline: bool = False, noncanonical_code: str | None = None
+) -> Any:
     """Parse ``data`` as canonical JSON or raise ApprovalError(code) with a one-line reason.
 
-    ``trailing_newline`` allows one final ``\\n`` (files written by the CLI end with one).
+    ``trailing_newline`` allows one final ``\\n`` (files written by the CLI end with one);
+    ``noncanonical_code`` is the code for valid JSON in another spelling (default ``code``).
     """
     if len(data) > max_bytes:
         raise errors.ApprovalError(code, f"{what} is {len(data)} bytes, more than the limit of {max_bytes} bytes")
@@ -101,6 +104,7 @@ def load_canonical(data: bytes, what: str, code: str, max_bytes: int = DEFAULT_M
         raise errors.ApprovalError(code, f"{what} is refused: {exc}") from None
     if again != body:
         raise errors.ApprovalError(
-            code, f"{what} is not in canonical form (sorted keys, no spaces, no escapes where UTF-8 will do); rewrite it with bin/opsgate-approval"
+            noncanonical_code or code,
+            f"{what} is not in canonical form (sorted keys, no spaces, no escapes where UTF-8 will do); rewrite it with bin/opsgate-approval",
         )
     return value

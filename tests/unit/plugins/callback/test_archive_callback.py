@@ -118,8 +118,7 @@ def test_failing_run_is_recorded_as_failed(tmp_path: Path) -> None:
 
 def test_approval_run_keeps_token_id_and_roles_never_the_token(tmp_path: Path) -> None:
     kit = ApprovalKit(str(tmp_path / "ledger"))
-    (tmp_path / "group_vars").mkdir()
-    (tmp_path / "group_vars" / "all.json").write_text(json.dumps({"opsgate_approval_policy": kit.policy_raw()}))
+    trust_root = str(kit.install(tmp_path / "etc"))
     lines = [f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}", "[targets]"]
     lines += [f"{host} ansible_connection=local ansible_python_interpreter={sys.executable}" for host in HOSTS]
     (tmp_path / "hosts.ini").write_text("\n".join(lines) + "\n")
@@ -130,14 +129,21 @@ def test_approval_run_keeps_token_id_and_roles_never_the_token(tmp_path: Path) -
     )
     token = kit.sign(live_claims(HOSTS))
     done = _play(
-        tmp_path, str(playbook), "-i", str(tmp_path / "hosts.ini"), "-e", f"opsgate_approval_token={token}", ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive"
+        tmp_path,
+        str(playbook),
+        "-i",
+        str(tmp_path / "hosts.ini"),
+        "-e",
+        f"opsgate_approval_token={token}",
+        ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive",
+        OPSGATE_TRUST_ROOT=trust_root,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     [record] = _records(tmp_path)
     assert record["status"] == "success"
     assert record["token_id"] == "apv-0123456789abcdef"
-    assert sorted(record["signer_roles"]) == record["signer_roles"] and len(record["signer_roles"]) >= 2
-    assert record["change_id"]
+    assert record["signer_roles"] == ["business_head", "it_head", "ops_director", "risk_compliance"]
+    assert record["change_id"] == "CHG-2025-0117"
     assert sorted(record["hosts"]) == HOSTS
     body = token.split(".", 1)[1]
     for path in (tmp_path / "archive").iterdir():
@@ -147,7 +153,14 @@ def test_approval_run_keeps_token_id_and_roles_never_the_token(tmp_path: Path) -
 
     # The same token again is refused (single use): the record says which gate stopped every host.
     again = _play(
-        tmp_path, str(playbook), "-i", str(tmp_path / "hosts.ini"), "-e", f"opsgate_approval_token={token}", ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive"
+        tmp_path,
+        str(playbook),
+        "-i",
+        str(tmp_path / "hosts.ini"),
+        "-e",
+        f"opsgate_approval_token={token}",
+        ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive",
+        OPSGATE_TRUST_ROOT=trust_root,
     )
     assert again.returncode != 0
     [refused] = [record for record in _records(tmp_path) if record["status"] == "failed"]

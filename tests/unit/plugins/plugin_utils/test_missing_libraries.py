@@ -43,7 +43,7 @@ def test_approval_policy_without_cryptography_raises_missing_library(tmp_path: P
         "from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors, policy\n"
         "try:\n"
         "    policy.parse_policy({'approvers': [{'keyid': '0' * 32, 'owner': 'alice', 'role': 'it_head', 'public_key': 'AAAA'}],\n"
-        "                         'classes': {'core': {'roles': {'it_head': 1}}}})\n"
+        "                         'classes': {'core': {'roles': {'it_head': 1}}}}, '/ledger')\n"
         "except errors.MissingLibraryError as exc:\n"
         "    print(exc.library, '|', exc.message)\n"
     )

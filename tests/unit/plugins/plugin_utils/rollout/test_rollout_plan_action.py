@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.keys import keyid_of, public_key_text
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.batches import batches_fingerprint, plan_batches
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.plan import validate_rollout
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state import (
@@ -28,6 +26,9 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state impo
 )
 
 REPO = Path(__file__).resolve().parents[5]
+sys.path.insert(0, str(REPO / "tests" / "unit" / "plugins" / "plugin_utils" / "approval"))
+from approval_kit import ApprovalKit
+
 PLAYBOOK_BIN = Path(sys.executable).parent / "ansible-playbook"
 HOSTS = [f"app{number}" for number in range(1, 7)]
 PLAN: dict[str, Any] = {"steps": [{"hosts": 1}, {"approval": {"reason": "watch the canary"}}, {"hosts": "50%"}, {"hosts": "100%"}], "failure_budget": 1}
@@ -61,14 +62,8 @@ class Controller:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.ledger = root / "ledger"
-        key = Ed25519PrivateKey.generate()
-        policy = {
-            "approvers": [{"keyid": keyid_of(key.public_key()), "owner": "dave", "role": "ops_director", "public_key": public_key_text(key.public_key())}],
-            "classes": {"core_business": {"roles": {"ops_director": 1}}},
-            "ledger_dir": str(self.ledger),
-        }
-        (root / "group_vars").mkdir()
-        (root / "group_vars" / "all.json").write_text(json.dumps({"opsgate_approval_policy": policy}))
+        # The rollout state lives in the ledger folder the pinned trust root names.
+        self.trust_root = ApprovalKit(str(self.ledger)).install(root / "etc")
         interpreter = f"ansible_python_interpreter={sys.executable}"
         lines = [f"localhost ansible_connection=local {interpreter}", "[app]", *(f"{host} ansible_connection=local {interpreter}" for host in HOSTS)]
         (root / "hosts.ini").write_text("\n".join(lines) + "\n")
@@ -86,6 +81,7 @@ class Controller:
             "ANSIBLE_HOME": str(self.root / ".ansible"),
             "ANSIBLE_LOCAL_TEMP": str(self.root / ".ansible" / "tmp"),
             "ANSIBLE_NOCOLOR": "1",
+            "OPSGATE_TRUST_ROOT": str(self.trust_root),
         }
         command = [
             str(PLAYBOOK_BIN),
