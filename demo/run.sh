@@ -32,6 +32,7 @@ slots=slot1,slot2,slot3,slot4  # the token's host set: the play's hosts (not the
 playbook() {  # playbook NAME LOG TOKEN [ansible-playbook args...]
     local name=$1 log=$2 token=$3
     shift 3
+    OPSGATE_TRUST_ROOT="$out/approvals/trust/root.json" \
     "$bin/ansible-playbook" -i demo/inventory/app_slots.yml -i "$out/approvals/policy.yml" "playbooks/$name.yml" \
         -e "opsgate_approval_token=@$token" -e opsgate_target_hosts=app_slots "$@" > "$out/$log.log" 2>&1
 }
@@ -65,9 +66,13 @@ load_stop() {
     echo "  through haproxy during the rollout: $ok requests answered 2xx, $bad not"
 }
 
-step "3. Demo approval policy and throw-away keys for the four approver roles"
+step "3. A demo trust root, the policy its two administrators signed, throw-away keys for the requester and four approvers"
 bash "$approvals" init "$out/approvals"
-echo "  policy: $out/approvals/policy.yml (core_business needs all four roles)"
+# A DEMO root, pinned under out/demo: production pins /etc/opsgate/trust.json, made by its own administrators.
+export OPSGATE_TRUST_ROOT="$out/approvals/trust/root.json"
+"$bin/python" bin/opsgate-approval policy-verify 2>&1 >/dev/null | sed 's/^/  /'
+echo "  trust root: $OPSGATE_TRUST_ROOT (demo; threshold 2 of 2 policy administrators)"
+echo "  policy:     $out/approvals/trust/policy.json (signed; core_business needs all four roles; the requester signs too)"
 
 step "4. Build sample_app 1.0.0, 2.0.0 and a broken 3.0.0 (its /health answers 503)"
 mkdir -p "$out/artifacts" "$out/tokens"

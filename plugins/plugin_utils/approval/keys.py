@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import traceback
 
@@ -53,22 +54,29 @@ def _decode_point(raw: bytes) -> tuple[int, int]:
     return x, y
 
 
-def _double(point: tuple[int, int]) -> tuple[int, int]:
-    x, y = point
-    t = (_D * x * x * y * y) % _P
-    return ((2 * x * y) * pow(1 + t, _P - 2, _P) % _P, (y * y + x * x) * pow(1 - t, _P - 2, _P) % _P)
+def _double(point: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Projective doubling on -x^2 + y^2 = 1 + d x^2 y^2 (no inversion: this runs for every key loaded)."""
+    x, y, z = point
+    a, b, c = x * x % _P, y * y % _P, 2 * z * z % _P
+    e = ((x + y) * (x + y) - a - b) % _P
+    g = (b - a) % _P
+    f, h = (g - c) % _P, (-a - b) % _P
+    return (e * f % _P, g * h % _P, f * g % _P)
 
 
+@functools.lru_cache(maxsize=256)
 def check_public_point(raw: bytes) -> None:
     """Refuse a public key that is non-canonical or of small order (raises ValueError).
 
     OpenSSL (behind ``cryptography``) accepts both; with a small-order key a fixed signature
     (R = identity, S = 0) verifies for any message, so anyone could sign as that approver.
+    A point P has small order exactly when [8]P is the identity (X = 0, Y = Z).
     """
-    point = _decode_point(raw)
+    x, y = _decode_point(raw)
+    point = (x, y, 1)
     for _ in range(3):
         point = _double(point)
-    if point == (0, 1):
+    if point[0] == 0 and point[1] == point[2]:
         raise ValueError("a small-order point (order 1, 2, 4 or 8): it would accept forged signatures")
 
 

@@ -68,7 +68,11 @@ def slots(tmp_path: Path):
         sha[version] = digest
     _run("bash", str(APPROVALS), "init", str(tmp_path / "approvals"))
     _run("bash", "demo/local_lb.sh", "start", str(demo / "lb"))
-    env = {"OPSGATE_DEMO_DIR": str(demo), "OPSGATE_ARCHIVE_DIR": str(tmp_path / "archive-v1")}
+    env = {
+        "OPSGATE_DEMO_DIR": str(demo),
+        "OPSGATE_ARCHIVE_DIR": str(tmp_path / "archive-v1"),
+        "OPSGATE_TRUST_ROOT": str(tmp_path / "approvals/trust/root.json"),
+    }
     try:
         token_v1 = tmp_path / "deploy-1.token"
         _run("bash", str(APPROVALS), "token", str(tmp_path / "approvals"), str(token_v1), "deploy", "sample_app", "1.0.0", sha["1.0.0"], "demo",
@@ -114,6 +118,8 @@ def test_gray_release_through_ansible_runner_keeps_the_token_out_of_the_artifact
         "OPSGATE_DEMO_DIR": str(demo),
         "OPSGATE_ARCHIVE_DIR": str(archive),
         "ANSIBLE_CONFIG": str(private / "project/ansible.cfg"),
+        # An execution environment has its trust root baked in at /etc/opsgate/trust.json; here it is the test's.
+        "OPSGATE_TRUST_ROOT": str(tmp_path / "approvals/trust/root.json"),
         # An execution environment has ansible-playbook on PATH; here it is the venv's.
         "PATH": f"{Path(PYTHON).parent}:{os.environ.get('PATH', '')}",
     }))
