@@ -174,7 +174,7 @@ def _write_inventory(app_hosts: dict[str, str], lb: tuple[str, str], workdir: Pa
 
 def _playbook(argv: list[str], workdir: Path, label: str, profile: bool = False) -> float:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-               OPSGATE_ARCHIVE_DIR=str(workdir / "archive"))
+               OPSGATE_ARCHIVE_DIR=str(workdir / "archive"), OPSGATE_TRUST_ROOT=str(workdir / "approvals/trust/root.json"))
     if profile:
         env.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="12")
     argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-f", FORKS, *argv]
