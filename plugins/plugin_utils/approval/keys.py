@@ -73,9 +73,7 @@ def check_public_point(raw: bytes) -> None:
     A point P has small order exactly when [8]P is the identity (X = 0, Y = Z).
     """
     x, y = _decode_point(raw)
-    point = (x, y, 1)
-    for _ in range(3):
-        point = _double(point)
+    point = _double(_double(_double((x, y, 1))))
     if point[0] == 0 and point[1] == point[2]:
         raise ValueError("a small-order point (order 1, 2, 4 or 8): it would accept forged signatures")
 
