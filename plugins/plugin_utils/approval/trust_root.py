@@ -9,8 +9,9 @@ accepted only when signed by the threshold of version N and of N+1 (``verify_rot
 approval policy is a separate document the same threshold signs (policy.py).
 
 The controller reads the root only from a file that nobody but root can have written
-(file_safety.py): ``/etc/opsgate/trust.json``, or the path in ``OPSGATE_TRUST_ROOT`` which
-passes the same checks, so an operator who is not root cannot bring a root of their own.
+(file_safety.py): ``/etc/opsgate/trust.json``; where that file does not exist (tests, the demo),
+the path in ``OPSGATE_TRUST_ROOT``, which must pass the same checks, so an operator who is not
+root cannot bring a root of their own.
 Nothing from the inventory, extra vars or the playbook is consulted.
 """
 
@@ -131,7 +132,16 @@ def parse_root(document: SignedDocument, path: str) -> TrustRoot:
 
 
 def trust_root_path(explicit: str | None = None) -> str:
-    return explicit or os.environ.get(TRUST_ROOT_ENV) or DEFAULT_TRUST_ROOT
+    """``explicit`` (the admin CLI's --trust-root), else the pinned file, else ``$OPSGATE_TRUST_ROOT``.
+
+    A controller with /etc/opsgate/trust.json ignores the environment variable: there, no
+    other root-owned root (a demo's, an old one) can be chosen by whoever starts the run.
+    """
+    if explicit:
+        return explicit
+    if os.path.lexists(DEFAULT_TRUST_ROOT):
+        return DEFAULT_TRUST_ROOT
+    return os.environ.get(TRUST_ROOT_ENV) or DEFAULT_TRUST_ROOT
 
 
 def load_trust_root(explicit: str | None = None) -> TrustRoot:

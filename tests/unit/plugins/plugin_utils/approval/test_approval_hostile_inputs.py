@@ -428,3 +428,15 @@ def test_claims_signing_payload_is_domain_separated_from_policies() -> None:
     claims = ApprovalKit.claims()
     assert signing_payload(claims).startswith(b"opsgate.release/approval-token/v1\n")
     assert datetime.now(UTC) - NOW > timedelta(0)
+
+
+def test_the_pinned_file_wins_over_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible_collections.opsgate.release.plugins.plugin_utils.approval import trust_root
+
+    pinned = tmp_path / "etc-trust.json"
+    monkeypatch.setenv(trust_root.TRUST_ROOT_ENV, str(tmp_path / "operator-root.json"))
+    monkeypatch.setattr(trust_root, "DEFAULT_TRUST_ROOT", str(pinned))
+    assert trust_root.trust_root_path() == str(tmp_path / "operator-root.json")  # no pinned file: tests and the demo
+    pinned.write_text("{}")
+    assert trust_root.trust_root_path() == str(pinned)  # a pinned controller ignores the variable
+    assert trust_root.trust_root_path("explicit.json") == "explicit.json"  # the admin CLI's --trust-root
