@@ -29,7 +29,7 @@ from typing import Any
 
 from . import errors
 from .claims import format_timestamp
-from .file_safety import check_directory
+from .file_safety import check_directory, check_file
 
 LEDGER_FILE = "consumed.jsonl"
 LOCK_FILE = "ledger.lock"
@@ -94,6 +94,10 @@ class ConsumptionLedger:
         except OSError as exc:
             raise errors.ApprovalError(errors.LEDGER_ERROR, f"cannot create ledger directory {self.directory}: {exc.strerror}") from None
         check_directory(self.directory, "the approval ledger", errors.LEDGER_UNSAFE, owners=(0, os.geteuid()))
+        for name in (LEDGER_FILE, POLICY_VERSION_FILE):
+            path = os.path.join(self.directory, name)
+            if os.path.lexists(path):
+                check_file(path, "the approval ledger file", errors.LEDGER_UNSAFE, owners=(0, os.geteuid()))
 
     @contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:

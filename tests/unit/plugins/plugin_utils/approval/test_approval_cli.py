@@ -216,3 +216,58 @@ def test_inspect_names_signers_but_shows_no_token_or_signature(workspace: Path) 
 def test_the_cli_is_an_executable_script() -> None:
     assert os.access(BIN, os.X_OK)
     assert BIN.read_text().startswith("#!/usr/bin/env python3\n")
+
+
+def test_sign_refuses_a_private_key_others_can_read(workspace: Path) -> None:
+    _request(workspace)
+    (workspace / "dave.key").chmod(0o644)
+    done = _cli(workspace, "sign", "--key", "dave.key", "--in", "request.token", "--out", "d.token")
+    assert done.returncode == 2
+    assert "APPROVAL_KEY_FILE_INVALID" in done.stderr
+    assert "readable by group or others (mode 0644); chmod 600" in done.stderr
+    assert not (workspace / "d.token").exists()
+
+
+def _envelope_file(workspace: Path, name: str, raw: bytes) -> str:
+    import base64
+
+    (workspace / name).write_bytes(b"opsgate-approval-v1." + base64.urlsafe_b64encode(raw).rstrip(b"="))
+    return name
+
+
+def _raw_file(workspace: Path, name: str, data: bytes) -> str:
+    (workspace / name).write_bytes(data)
+    return name
+
+
+HOSTILE_FILES = {
+    "non_utf8_file": (lambda w: _raw_file(w, "bad.token", b"\xff\xfe\x00garbage"), "APPROVAL_TOKEN_MALFORMED"),
+    "deep_nesting": (lambda w: _envelope_file(w, "deep.token", b"[" * 100_000 + b"]" * 100_000), "APPROVAL_TOKEN_MALFORMED"),
+    "huge_integer": (lambda w: _envelope_file(w, "int.token", b'{"signatures":[],"signed":{"a":' + b"9" * 5000 + b"}}"), "APPROVAL_TOKEN_MALFORMED"),
+    "lone_surrogate": (lambda w: _envelope_file(w, "sur.token", b'{"signatures":[],"signed":{"a":"\\ud800"}}'), "APPROVAL_TOKEN_MALFORMED"),
+    "nan": (lambda w: _envelope_file(w, "nan.token", b'{"signatures":[],"signed":{"a":NaN}}'), "APPROVAL_TOKEN_MALFORMED"),
+    "thirteen_megabytes": (lambda w: _raw_file(w, "big.token", b"opsgate-approval-v1." + b"A" * (13 * 1024 * 1024)), "APPROVAL_TOKEN_TOO_LARGE"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_FILES))
+def test_hostile_token_files_get_a_code_never_a_traceback(workspace: Path, name: str) -> None:
+    build, code = HOSTILE_FILES[name]
+    path = build(workspace)
+    for command in (["verify", "--in", path], ["inspect", "--in", path]):
+        done = _cli(workspace, *command)
+        assert done.returncode == 2, done.stderr
+        assert f"REFUSED {code}" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_hostile_policy_file_gets_a_code_never_a_traceback(workspace: Path) -> None:
+    final = _sign_all(workspace)
+    text = (workspace / "trust/policy.json").read_bytes()
+    for name, data in {"nan": text.replace(b'"version":1', b'"version":NaN'), "latin1": text.replace(b"erin", b"\xe9rin")}.items():
+        (workspace / f"{name}.json").write_bytes(data)
+        done = _cli(workspace, "verify", "--in", final.name, "--policy", f"{name}.json")
+        assert done.returncode == 2, done.stderr
+        assert "REFUSED APPROVAL_POLICY_INVALID" in done.stderr
+        assert "Traceback" not in done.stderr

@@ -440,3 +440,11 @@ def test_the_pinned_file_wins_over_the_environment(tmp_path: Path, monkeypatch: 
     pinned.write_text("{}")
     assert trust_root.trust_root_path() == str(pinned)  # a pinned controller ignores the variable
     assert trust_root.trust_root_path("explicit.json") == "explicit.json"  # the admin CLI's --trust-root
+
+
+def test_a_ledger_file_others_can_write_stops_every_run(ledger: ConsumptionLedger) -> None:
+    token = ApprovalKit().token()
+    consume(ledger, token, "job-1")
+    os.chmod(ledger.path, 0o666)
+    error = _refused(errors.LEDGER_UNSAFE, _resume, ledger, token)
+    assert "consumed.jsonl is writable by group or others (mode 0666)" in error.message
