@@ -116,9 +116,10 @@ class ActionModule(ActionBase):
             state = f"resumed by run {run_id}"
         else:
             state = f"consumed by run {run_id}"
-        # An allow-list of fields: the token and signature bytes never enter the result.
+        # An allow-list of fields: the token and signature bytes never enter the result. ``changed`` stays
+        # false: the recap counts changes to hosts, and this task changes none (``consumed`` says what it did).
         result.update(
-            changed=not check_mode and not outcome.resumed,
+            changed=False,
             token_id=summary["token_id"],
             token_sha256=summary["token_sha256"],
             change_id=summary["change_id"],
@@ -145,7 +146,7 @@ class ActionModule(ActionBase):
             return result
         ConsumptionLedger(policy.ledger_dir).finish(receipt.token_id, receipt.run_id, outcome, now)
         result.update(
-            changed=True,
+            changed=False,
             token_id=receipt.token_id,
             run_id=receipt.run_id,
             outcome=outcome,

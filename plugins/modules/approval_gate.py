@@ -96,6 +96,7 @@ attributes:
 notes:
   - Run it once per play, before any task that touches a host (the role M(opsgate.release.approval_gate) does so with C(run_once) and C(any_errors_fatal)).
   - The ledger and receipts live in the C(ledger_dir) of the pinned trust root on the controller.
+  - The task never reports C(changed), since it changes no host; RV(consumed) and RV(resumed) say what it recorded.
 seealso:
   - module: opsgate.release.approval_check
 author:

@@ -133,7 +133,10 @@ class ConsumptionLedger:
                 data: dict[str, Any] = json.loads(line)
                 event = data.get("event", "legacy")
                 if event == "finished":
-                    finished[(str(data["token_id"]), str(data["run_id"]))] = str(data["outcome"])
+                    # A run where one host failed stays failed when the others then end well.
+                    key = (str(data["token_id"]), str(data["run_id"]))
+                    if finished.get(key, "succeeded") == "succeeded":
+                        finished[key] = str(data["outcome"])
                     continue
                 owner = data.get("owner")
                 consumptions.append(

@@ -448,3 +448,11 @@ def test_a_ledger_file_others_can_write_stops_every_run(ledger: ConsumptionLedge
     os.chmod(ledger.path, 0o666)
     error = _refused(errors.LEDGER_UNSAFE, _resume, ledger, token)
     assert "consumed.jsonl is writable by group or others (mode 0666)" in error.message
+
+
+def test_a_failed_end_is_not_overwritten_by_a_later_success(ledger: ConsumptionLedger) -> None:
+    token = ApprovalKit().token()
+    consume(ledger, token, "job-1", fingerprint="release-1")
+    ledger.finish("apv-0123456789abcdef", "job-1", "failed", NOW)
+    ledger.finish("apv-0123456789abcdef", "job-1", "succeeded", NOW)
+    assert "finished (failed)" in _refused(errors.REPLAYED, _resume, ledger, token).message
