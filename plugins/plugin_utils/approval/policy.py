@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 from . import errors
 from .claims import parse_timestamp
+from .freezes import Freeze, parse_freezes
 from .identity import check_person_name, identity_key
 from .keys import keyid_of, load_public_key
 from .signed_document import parse_document
@@ -48,6 +49,7 @@ _TOP_KEYS = {
     "timezone",
     "max_window_hours",
     "clock_leeway_seconds",
+    "freezes",
 }
 _DOCUMENT_KEYS = {"_type", "version", "expires"}
 _APPROVER_KEYS = {"keyid", "owner", "role", "public_key"}
@@ -101,6 +103,7 @@ class Policy:
     expires: datetime | None = None
     sha256: str = ""
     max_document_bytes: int = 1024 * 1024
+    freezes: tuple[Freeze, ...] = ()
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -240,10 +243,11 @@ def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
     for approver in approvers.values():
         if people.setdefault(approver.person, approver.owner) != approver.owner:
             raise _fail(f"{path}.approvers", f"owners {people[approver.person]!r} and {approver.owner!r} are one person; spell them the same")
+    classes = _classes(raw["classes"], f"{path}.classes", min_lead)
     return Policy(
         approvers=approvers,
         retired_keys=retired,
-        classes=_classes(raw["classes"], f"{path}.classes", min_lead),
+        classes=classes,
         holidays=_dates(raw.get("holidays"), f"{path}.holidays"),
         working_weekends=_dates(raw.get("working_weekends"), f"{path}.working_weekends"),
         timezone=timezone,
@@ -251,6 +255,7 @@ def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
         clock_leeway_seconds=_integer(raw.get("clock_leeway_seconds", DEFAULT_CLOCK_LEEWAY_SECONDS), f"{path}.clock_leeway_seconds", 0),
         ledger_dir=ledger_dir,
         min_lead_working_days=min_lead,
+        freezes=parse_freezes(raw.get("freezes"), f"{path}.freezes", timezone, classes),
         source=raw,
     )
 

@@ -15,6 +15,7 @@ from . import errors
 from .canonical import signing_payload
 from .claims import ACTIONS, Claims, format_timestamp, validate_claims, validate_hosts
 from .envelope import Envelope, decode_token, token_digest
+from .freezes import freezes_at, freezes_overlapping
 from .identity import identity_key, shown
 from .keys import verify_signature
 from .policy import REQUESTER_ROLE, Approver, Policy
@@ -275,6 +276,26 @@ def _check_lead_time(claims: Claims, policy: Policy, required: int) -> int:
     return lead
 
 
+def _check_not_frozen(claims: Claims, policy: Policy, now: datetime) -> None:
+    frozen = freezes_at(policy.freezes, now, claims.system, claims.system_class)
+    if frozen:
+        raise errors.ApprovalError(
+            errors.FROZEN, f"{frozen[0].describe()}; now is {format_timestamp(now)}: no change to {claims.system} ({claims.system_class}) runs until it ends"
+        )
+
+
+def check_freeze_window(claims: Claims, policy: Policy) -> None:
+    """Refuse a window that overlaps a freeze covering this change: checked before a token is consumed."""
+    overlapping = freezes_overlapping(policy.freezes, claims.not_before, claims.not_after, claims.system, claims.system_class)
+    if overlapping:
+        names = "; ".join(freeze.describe() for freeze in overlapping)
+        raise errors.ApprovalError(
+            errors.FROZEN,
+            f"the window {format_timestamp(claims.not_before)} to {format_timestamp(claims.not_after)} overlaps {names}; "
+            "have the change approved for a window outside it",
+        )
+
+
 def check_scope(claims: Claims, scope: RunScope) -> None:
     """Each scope claim must equal the run; the error code names the field that differs."""
     pairs = (
@@ -322,6 +343,7 @@ def verify_token(
     requester, approvers = _check_signers(claims, signers)
     required_lead = _check_roles(claims, approvers, policy)
     _check_window(claims, policy, now)
+    _check_not_frozen(claims, policy, now)
     lead = _check_lead_time(claims, policy, required_lead)
     if scope is not None:
         check_scope(claims, scope)
