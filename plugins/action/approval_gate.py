@@ -17,8 +17,10 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import canonical_json
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import ACTIONS
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import ACTIONS, validate_claims
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import OUTCOMES, ConsumeOutcome, ConsumptionLedger
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import decode_token
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.freezes import freezes_at
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import (
     controller_identity,
     prune_receipts,
@@ -41,6 +43,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "run_id": {"type": "str"},
     "fingerprint": {"type": "str", "default": ""},
     "finish": {"type": "str", "choices": list(OUTCOMES)},
+    "check_freeze": {"type": "bool", "default": False},
     "token": {"type": "str", "no_log": True},
     "token_file": {"type": "path"},
 }
@@ -68,6 +71,8 @@ class ActionModule(ActionBase):
             check_mode = bool(self._task.check_mode)
             if args["finish"]:
                 return self._finish(result, token, policy, args["finish"], check_mode, now)
+            if args["check_freeze"]:
+                return self._check_freeze(result, token, policy, now)
             scope = run_scope(
                 args["action"],
                 args["app"],
@@ -142,6 +147,21 @@ class ActionModule(ActionBase):
             consumed=not check_mode,
             resumed=outcome.resumed,
             msg=f"approval {summary['token_id']} for change {summary['change_id']} valid: {', '.join(summary['signer_roles'])} signed; {state}",
+        )
+        return result
+
+    @staticmethod
+    def _check_freeze(result: dict[str, Any], token: str, policy: Any, now: datetime) -> dict[str, Any]:
+        """Between batches: is a freeze covering this run's change in force now, by the policy as signed now?"""
+        receipt = receipt_of_this_run(token, policy)
+        claims = validate_claims(decode_token(token, policy.max_document_bytes).claims)
+        frozen = freezes_at(policy.freezes, now, claims.system, claims.system_class)
+        result.update(
+            changed=False,
+            token_id=receipt.token_id,
+            frozen=bool(frozen),
+            freeze=frozen[0].describe() if frozen else "",
+            msg=f"{frozen[0].describe()}; the rollout stops before the next batch" if frozen else f"no change freeze covers {claims.system} now",
         )
         return result
 

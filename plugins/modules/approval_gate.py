@@ -79,6 +79,12 @@ options:
         The token can then never be resumed.
     type: str
     choices: [succeeded, failed, rolled_back]
+  check_freeze:
+    description:
+      - Instead of verifying, report whether a change freeze of the approval policy, as signed now, covers this run's change at this
+        moment (RV(frozen)). The gray release asks before every batch. Needs the receipt of this run's gate.
+    type: bool
+    default: false
   token:
     description: The approval token. Prefer the variable C(opsgate_approval_token) from C(-e @token.json) or an AWX credential.
     type: str
@@ -162,6 +168,14 @@ lead_working_days:
 requested_by:
   description: The requester, proven by the signature of their C(requester) key.
   returned: success
+  type: str
+frozen:
+  description: With O(check_freeze), whether a freeze covers the change now.
+  returned: when O(check_freeze=true)
+  type: bool
+freeze:
+  description: With O(check_freeze), the freeze in force (name, span, what it covers, reason), or empty.
+  returned: when O(check_freeze=true)
   type: str
 policy_version:
   description: Version of the signed approval policy that applied.

@@ -94,7 +94,7 @@ options:
   status:
     description: The new status (O(event=status)).
     type: str
-    choices: [running, paused_for_approval, failed, rolled_back, done]
+    choices: [running, paused_for_approval, paused_for_freeze, failed, rolled_back, done]
   message:
     description: Why (O(event=status)).
     type: str

@@ -27,12 +27,14 @@ STATE_VERSION = 1
 
 RUNNING = "running"
 PAUSED_FOR_APPROVAL = "paused_for_approval"
+# A change freeze began before the next batch: resumable with the same token once it is over.
+PAUSED_FOR_FREEZE = "paused_for_freeze"
 FAILED = "failed"
 ROLLED_BACK = "rolled_back"
 DONE = "done"
-STATUSES = (RUNNING, PAUSED_FOR_APPROVAL, FAILED, ROLLED_BACK, DONE)
+STATUSES = (RUNNING, PAUSED_FOR_APPROVAL, PAUSED_FOR_FREEZE, FAILED, ROLLED_BACK, DONE)
 # A run may pick these up again; the others are final.
-RESUMABLE = (RUNNING, PAUSED_FOR_APPROVAL)
+RESUMABLE = (RUNNING, PAUSED_FOR_APPROVAL, PAUSED_FOR_FREEZE)
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -163,7 +165,7 @@ def start_point(existing: RolloutState | None, release_id: str, token_id: str, f
     if existing is None:
         raise RolloutStateError(f"opsgate_rollout_resume is true but there is no rollout state to resume for release {release_id}")
     if existing.status not in RESUMABLE:
-        raise RolloutStateError(f"rollout of release {existing.release_id} is {existing.status}; only a running or paused_for_approval rollout can resume")
+        raise RolloutStateError(f"rollout of release {existing.release_id} is {existing.status}; only a running or paused rollout can resume")
     if existing.release_id != release_id:
         raise RolloutStateError(f"the paused rollout is release {existing.release_id}, not {release_id}; resume with the same release")
     if existing.token_id != token_id:

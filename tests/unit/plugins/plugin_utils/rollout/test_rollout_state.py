@@ -77,7 +77,7 @@ def test_fresh_start_begins_at_zero_when_previous_rollout_finished(tmp_path: Pat
         ("9.9.9-other", TOKEN, PRINT, True, None, f"the paused rollout is release {RELEASE}, not 9.9.9-other"),
         (RELEASE, "tok-other", PRINT, True, None, f"approved by token {TOKEN}, not tok-other"),
         (RELEASE, TOKEN, "0" * 64, True, None, "the batches differ from the paused rollout"),
-        (RELEASE, TOKEN, PRINT, True, rollout_state.ROLLED_BACK, "is rolled_back; only a running or paused_for_approval rollout can resume"),
+        (RELEASE, TOKEN, PRINT, True, rollout_state.ROLLED_BACK, "is rolled_back; only a running or paused rollout can resume"),
         (RELEASE, TOKEN, PRINT, True, rollout_state.FAILED, "is failed; only a running"),
     ],
     ids=["fresh start over paused", "other release", "other token", "other batches", "rolled back", "failed"],

@@ -60,7 +60,7 @@ def test_resume_with_another_token_or_split_is_refused(token: str, fingerprint: 
 
 def test_resume_of_a_finished_rollout_is_refused() -> None:
     done = with_status(_fresh(), DONE, "done")
-    with pytest.raises(RolloutStateError, match="only a running or paused_for_approval"):
+    with pytest.raises(RolloutStateError, match="only a running or paused rollout"):
         begin_state(done, "shop", "prod", RELEASE, "tok-7", "fp", 3, resume=True)
 
 
