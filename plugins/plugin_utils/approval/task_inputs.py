@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,9 @@ TOKEN_FILE_VAR = "opsgate_approval_token_file"
 def _read_token_file(path: str) -> str:
     path = os.path.expanduser(path)
     try:
+        # A FIFO or a device would block or never end: only a regular file is read.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise errors.ApprovalError(errors.TOKEN_MALFORMED, f"the approval token file {path} is not a regular file")
         with open(path, "rb") as handle:
             data = handle.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as exc:

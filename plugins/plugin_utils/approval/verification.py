@@ -149,10 +149,11 @@ def _check_keys(envelope: Envelope, policy: Policy) -> list[Approver]:
         retired = policy.retired_keys.get(entry.keyid)
         if retired is not None:
             when = f" on {retired.retired_on.isoformat()}" if retired.retired_on else ""
-            why = f" ({retired.reason})" if retired.reason else ""
+            why = f" ({shown(retired.reason)})" if retired.reason else ""
             raise errors.ApprovalError(
                 errors.KEY_RETIRED,
-                f"key {entry.keyid} of {retired.owner} was removed from the policy{when}{why}: its signature no longer counts, have the change signed again",
+                f"key {entry.keyid} of {shown(retired.owner)} was removed from the policy{when}{why}: "
+                "its signature no longer counts, have the change signed again",
             )
         approver = policy.approvers.get(entry.keyid)
         if approver is None:

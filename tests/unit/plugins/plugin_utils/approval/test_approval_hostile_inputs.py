@@ -456,3 +456,22 @@ def test_a_failed_end_is_not_overwritten_by_a_later_success(ledger: ConsumptionL
     ledger.finish("apv-0123456789abcdef", "job-1", "failed", NOW)
     ledger.finish("apv-0123456789abcdef", "job-1", "succeeded", NOW)
     assert "finished (failed)" in _refused(errors.REPLAYED, _resume, ledger, token).message
+
+
+def test_a_token_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import token_from_inputs
+
+    fifo = tmp_path / "token.fifo"
+    os.mkfifo(fifo)
+    error = _refused(errors.TOKEN_MALFORMED, token_from_inputs, {"token_file": str(fifo)}, {}, lambda value: value)
+    assert "is not a regular file" in error.message
+
+
+def test_a_retired_key_record_cannot_repaint_the_terminal() -> None:
+    kit = ApprovalKit()
+    token = kit.token()
+    dave = kit.approvers.pop("dave")
+    retired = [{"keyid": dave.keyid, "owner": "dave\x1b[2J", "retired_on": "2025-03-06", "reason": "left\x1b[0m"}]
+    error = _refused(errors.KEY_RETIRED, verify_token, token, kit.policy(retired_keys=retired), NOW, kit.scope())
+    assert "\x1b" not in error.message
+    assert "dave\\x1b[2J" in error.message
