@@ -10,6 +10,7 @@ import binascii
 import functools
 import hashlib
 import traceback
+from collections.abc import Collection
 
 # Imported like community.crypto does: a controller without cryptography can still import the
 # collection's plugins (ansible-doc, ansible-test's import test); using a key says what is missing.
@@ -126,6 +127,20 @@ def load_public_key(text: str) -> Ed25519PublicKey:
         raise ValueError(f"base64 decodes to {len(raw)} bytes, a raw Ed25519 public key has 32")
     check_public_point(raw)
     return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def key_entry(item: dict, path: str, known: Collection[str], code: str) -> tuple[str, Ed25519PublicKey]:
+    """The key id and key of a policy or root entry ``{keyid, public_key, ...}``: the key loads, its id matches, it is new."""
+    try:
+        public_key = load_public_key(item["public_key"])
+    except ValueError as exc:
+        raise errors.ApprovalError(code, f"{path}.public_key: not an Ed25519 public key (PEM or base64 raw): {exc}") from None
+    keyid = keyid_of(public_key)
+    if item["keyid"] != keyid:
+        raise errors.ApprovalError(code, f"{path}.keyid: {item['keyid']!r} does not match its public key, whose keyid is {keyid!r}")
+    if keyid in known:
+        raise errors.ApprovalError(code, f"{path}: keyid {keyid} is listed twice")
+    return keyid, public_key
 
 
 def verify_signature(public_key: Ed25519PublicKey, sig: bytes, payload: bytes) -> bool:

@@ -25,7 +25,7 @@ from . import errors
 from .claims import parse_timestamp
 from .freezes import Freeze, parse_freezes
 from .identity import check_person_name, identity_key
-from .keys import keyid_of, load_public_key
+from .keys import key_entry
 from .signed_document import parse_document
 
 if TYPE_CHECKING:
@@ -163,15 +163,7 @@ def _approvers(value: Any, path: str) -> dict[str, Approver]:
         missing = sorted(_APPROVER_KEYS - set(item))
         if missing:
             raise _fail(item_path, f"lacks {', '.join(missing)}")
-        try:
-            public_key = load_public_key(item["public_key"])
-        except ValueError as exc:
-            raise _fail(f"{item_path}.public_key", f"not an Ed25519 public key (PEM or base64 raw): {exc}") from None
-        computed = keyid_of(public_key)
-        if item["keyid"] != computed:
-            raise _fail(f"{item_path}.keyid", f"{item['keyid']!r} does not match its public key, whose keyid is {computed!r}")
-        if computed in approvers:
-            raise _fail(item_path, f"keyid {computed} is listed twice")
+        computed, public_key = key_entry(item, item_path, approvers, errors.POLICY_INVALID)
         owner = check_person_name(item["owner"], f"{item_path}.owner", errors.POLICY_INVALID)
         approvers[computed] = Approver(computed, owner, _name(item["role"], f"{item_path}.role"), public_key)
     return approvers

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 from .file_safety import check_file
 from .identity import check_person_name, identity_key
-from .keys import keyid_of, load_public_key
+from .keys import key_entry
 from .signed_document import SignedDocument, parse_document, valid_signers
 
 if TYPE_CHECKING:
@@ -79,15 +79,7 @@ def _admins(value: Any, path: str) -> dict[str, Admin]:
         item_path = f"{path}[{index}]"
         if not isinstance(item, dict) or set(item) != _ADMIN_KEYS:
             raise _fail(item_path, f"must have exactly the keys {', '.join(sorted(_ADMIN_KEYS))}")
-        try:
-            public_key = load_public_key(item["public_key"])
-        except ValueError as exc:
-            raise _fail(f"{item_path}.public_key", f"refused: {exc}") from None
-        keyid = keyid_of(public_key)
-        if item["keyid"] != keyid:
-            raise _fail(f"{item_path}.keyid", f"{item['keyid']!r} does not match its public key, whose keyid is {keyid!r}")
-        if keyid in admins:
-            raise _fail(item_path, f"keyid {keyid} is listed twice")
+        keyid, public_key = key_entry(item, item_path, admins, errors.TRUST_ROOT_INVALID)
         admins[keyid] = Admin(keyid, check_person_name(item["owner"], f"{item_path}.owner", errors.TRUST_ROOT_INVALID), public_key)
     return admins
 
