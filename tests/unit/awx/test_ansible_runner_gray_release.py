@@ -15,18 +15,17 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
+from demo_slots import SLOTS
+from demo_slots import serving as _serving
 
 ansible_runner = pytest.importorskip("ansible_runner")
 
 ROOT = Path(__file__).resolve().parents[3]
 PYTHON = sys.executable
 APPROVALS = ROOT / "molecule/deploy/approvals.sh"
-SLOTS = ["slot1", "slot2", "slot3", "slot4"]
-PORTS = [18081, 18082, 18083, 18084]
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is installed by make test-env")
 
@@ -35,14 +34,6 @@ def _run(*argv: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(list(argv), cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False)
     assert done.returncode == 0, f"{argv}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
     return done.stdout
-
-
-def _serving() -> list[str]:
-    versions = []
-    for port in PORTS:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
-            versions.append(json.load(answer)["version"])
-    return versions
 
 
 def _project_copy(destination: Path) -> None:

@@ -16,18 +16,17 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from demo_slots import SLOTS
+from demo_slots import serving as _serving
 
 ROOT = Path(__file__).resolve().parents[3]
 PYTHON = sys.executable
 CLI = [PYTHON, str(ROOT / "bin/opsgate-approval")]
 APPROVALS = ROOT / "molecule/deploy/approvals.sh"
-SLOTS = ["slot1", "slot2", "slot3", "slot4"]
-PORTS = [18081, 18082, 18083, 18084]
 # The canary, then a long enough pause for the freeze to begin, then the rest.
 PLAN = {
     "steps": [{"hosts": 1}, {"pause": {"seconds": 25}}, {"hosts": "100%"}],
@@ -43,14 +42,6 @@ def _run(*argv: str, env: dict[str, str] | None = None, check: bool = True) -> s
     if check:
         assert done.returncode == 0, f"{argv}: {done.stdout[-3000:]}{done.stderr[-2000:]}"
     return done
-
-
-def _serving() -> list[str]:
-    versions = []
-    for port in PORTS:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
-            versions.append(json.load(answer)["version"])
-    return versions
 
 
 def _sign_policy(approvals: Path, version: int, freezes: list[dict[str, str]]) -> None:

@@ -128,16 +128,9 @@ def test_approval_run_keeps_token_id_and_roles_never_the_token(tmp_path: Path) -
         f"      vars: {json.dumps(SCOPE_VARS)}\n"
     )
     token = kit.sign(live_claims(HOSTS))
-    done = _play(
-        tmp_path,
-        str(playbook),
-        "-i",
-        str(tmp_path / "hosts.ini"),
-        "-e",
-        f"opsgate_approval_token={token}",
-        ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive",
-        OPSGATE_TRUST_ROOT=trust_root,
-    )
+    arguments = (str(playbook), "-i", str(tmp_path / "hosts.ini"), "-e", f"opsgate_approval_token={token}")
+    environment = {"ANSIBLE_CALLBACKS_ENABLED": "opsgate.release.archive", "OPSGATE_TRUST_ROOT": trust_root}
+    done = _play(tmp_path, *arguments, **environment)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     [record] = _records(tmp_path)
     assert record["status"] == "success"
@@ -152,16 +145,7 @@ def test_approval_run_keeps_token_id_and_roles_never_the_token(tmp_path: Path) -
             assert piece not in text
 
     # The same token again is refused (single use): the record says which gate stopped every host.
-    again = _play(
-        tmp_path,
-        str(playbook),
-        "-i",
-        str(tmp_path / "hosts.ini"),
-        "-e",
-        f"opsgate_approval_token={token}",
-        ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive",
-        OPSGATE_TRUST_ROOT=trust_root,
-    )
+    again = _play(tmp_path, *arguments, **environment)
     assert again.returncode != 0
     [refused] = [record for record in _records(tmp_path) if record["status"] == "failed"]
     assert refused["approval_error"]["code"]
