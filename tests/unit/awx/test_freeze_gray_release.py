@@ -94,7 +94,7 @@ def test_a_freeze_that_begins_mid_rollout_stops_it_before_the_next_batch_until_i
         # During the pause after the canary, the administrators sign a freeze that has just begun.
         now = datetime.now(UTC)
         _sign_policy(approvals, 2, [_freeze(now - timedelta(minutes=1), now + timedelta(hours=2))])
-        output, _ = rollout.communicate(timeout=180)
+        output = rollout.communicate(timeout=180)[0]
         state = json.loads(state_file.read_text())
         assert state["status"] == "paused_for_freeze", output[-3000:]
         assert "stopped before batch 2 of 2: freeze incident-freeze" in state["message"]
