@@ -9,7 +9,6 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import ACTIONS
@@ -42,7 +41,7 @@ class ActionModule(ActionBase):
         host = str(task_vars.get("inventory_hostname", ""))
         token: str | None = None
         try:
-            policy = policy_from_inputs(task_vars, self._templar.template, set(load_extra_vars(self._loader)))
+            policy = policy_from_inputs(task_vars, self._templar.template)
             token = token_from_inputs(args, task_vars, self._templar.template)
             scope = run_scope(
                 args["action"],

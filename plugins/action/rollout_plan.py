@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.plugins.action import ActionBase
-from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.errors import ApprovalError
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.trust_root import load_trust_root
@@ -99,5 +98,5 @@ class ActionModule(ActionBase):
         return result
 
     def _receipt_token_id(self, scope: dict[str, Any], host: str, task_vars: dict[str, Any]) -> str:
-        approval = require_host_approval(scope, host, task_vars, self._templar.template, set(load_extra_vars(self._loader)), bool(self._task.check_mode))
+        approval = require_host_approval(scope, host, task_vars, self._templar.template, bool(self._task.check_mode))
         return approval["token_id"]

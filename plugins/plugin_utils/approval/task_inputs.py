@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,7 +69,6 @@ def token_from_inputs(args: Mapping[str, Any], task_vars: Mapping[str, Any], tem
 def policy_from_inputs(
     task_vars: Mapping[str, Any],
     template: Callable[[Any], Any],
-    extra_var_names: Collection[str] = (),
     now: datetime | None = None,
     trust_root: str | None = None,
 ) -> Policy:
@@ -78,9 +77,7 @@ def policy_from_inputs(
     The root comes from /etc/opsgate/trust.json (or OPSGATE_TRUST_ROOT), checked for who could
     have written it. The policy file may be named by ``opsgate_approval_policy_file`` from any
     source (default: policy.json beside the root), because only its signatures count.
-    ``extra_var_names`` is kept for callers; extra vars cannot change the outcome.
     """
-    del extra_var_names
     root = load_trust_root(trust_root)
     if POLICY_VAR in task_vars:
         raise errors.ApprovalError(

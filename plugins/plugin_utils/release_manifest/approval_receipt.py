@@ -9,7 +9,7 @@ and nowhere else in the release plugins, so an API change there is a change in t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
@@ -31,7 +31,6 @@ def require_host_approval(
     host: str,
     task_vars: Mapping[str, Any],
     template: Callable[[Any], Any],
-    extra_var_names: Collection[str],
     check_mode: bool,
 ) -> dict[str, str]:
     """Return ``{token_id, token_sha256, change_id}`` when the gate passed in this run for ``host``; else raise ApprovalRefused."""
@@ -39,7 +38,7 @@ def require_host_approval(
         raise ApprovalRefused("APPROVAL_SCOPE_INVALID", f"approval must be a mapping of {', '.join(SCOPE_KEYS)}, got {type(scope).__name__}")
     token: str | None = None
     try:
-        policy = policy_from_inputs(task_vars, template, extra_var_names)
+        policy = policy_from_inputs(task_vars, template)
         token = token_from_inputs({}, task_vars, template)
         run = run_scope(
             scope.get("action"),

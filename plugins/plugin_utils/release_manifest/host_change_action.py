@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.plugins.action import ActionBase
-from ansible.utils.vars import load_extra_vars
 
 from .approval_receipt import ApprovalRefused, require_host_approval
 
@@ -27,7 +26,7 @@ class HostChangeAction(ActionBase):
         host = str(task_vars.get("inventory_hostname", ""))
         scope = self._task.args.get("approval") or {}
         return require_host_approval(
-            scope, host, task_vars, self._templar.template, set(load_extra_vars(self._loader)), bool(self._task.check_mode)
+            scope, host, task_vars, self._templar.template, bool(self._task.check_mode)
         )
 
     def _module_args(self, approval: dict[str, str]) -> dict[str, Any]:
