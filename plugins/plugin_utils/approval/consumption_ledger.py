@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,13 +74,19 @@ class _State:
     finished: dict[tuple[str, str], str]
 
 
-def _process_start(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[-1].split()
-    except OSError:
-        return "gone"
-    return fields[19] if len(fields) > 19 else "unknown"
+def process_start_time(pid: int) -> str:
+    """When process ``pid`` started, so a recycled pid never passes for it; "gone" once it has ended."""
+    if os.path.isdir("/proc/self"):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+                stat = handle.read()
+        except OSError:
+            return "gone"
+        # Field 22 (starttime, clock ticks since boot); the command name before ")" may hold spaces.
+        fields = stat.rsplit(")", 1)[-1].split()
+        return fields[19] if len(fields) > 19 else "unknown"
+    result = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, check=False)
+    return "-".join(result.stdout.split()) or "gone"
 
 
 class ConsumptionLedger:
@@ -212,7 +219,7 @@ class ConsumptionLedger:
             )
         if record.owner is None or record.owner.controller != owner.controller:
             raise self._replayed(record, "it was consumed on another controller; resume there")
-        if record.owner.pid != owner.pid and _process_start(record.owner.pid) == record.owner.start_time:
+        if record.owner.pid != owner.pid and process_start_time(record.owner.pid) == record.owner.start_time:
             raise self._replayed(record, f"the run that consumed it is still running (pid {record.owner.pid})")
 
     def consume(

@@ -18,7 +18,6 @@ import dataclasses
 import json
 import os
 import socket
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +25,7 @@ from typing import Any
 
 from . import errors
 from .claims import format_timestamp, parse_timestamp, validate_claims
-from .consumption_ledger import RunOwner
+from .consumption_ledger import RunOwner, process_start_time
 from .envelope import decode_token
 from .policy import Policy
 from .verification import RunScope, VerifiedApproval, check_scope, verify_token
@@ -56,24 +55,10 @@ class Receipt:
     path: str
 
 
-def _start_time(pid: int) -> str:
-    if os.path.isdir("/proc/self"):
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-                stat = handle.read()
-        except OSError:
-            return "gone"
-        # Field 22 (starttime, clock ticks since boot); the command name before ")" may hold spaces.
-        fields = stat.rsplit(")", 1)[-1].split()
-        return fields[19] if len(fields) > 19 else "unknown"
-    result = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, check=False)
-    return "-".join(result.stdout.split()) or "gone"
-
-
 def controller_identity(pid: int | None = None) -> ControllerIdentity:
     """The ansible-playbook process: the parent of the worker running an action plugin."""
     pid = os.getppid() if pid is None else pid
-    return ControllerIdentity(pid=pid, start_time=_start_time(pid))
+    return ControllerIdentity(pid=pid, start_time=process_start_time(pid))
 
 
 def _receipt_directory(ledger_dir: str) -> str:
@@ -156,7 +141,7 @@ def prune_receipts(ledger_dir: str) -> int:
         pid_text, _separator, start = label.partition("-")
         if not name.endswith(".json") or not pid_text.isdigit():
             continue
-        if _start_time(int(pid_text)) != start:
+        if process_start_time(int(pid_text)) != start:
             try:
                 os.unlink(os.path.join(directory, name))
                 removed += 1

@@ -17,7 +17,7 @@ from approval_kit import NOW, ApprovalKit, Approver, consume
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import canonical_json, signing_payload
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner, process_start_time
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import TOKEN_PREFIX, decode_token, token_digest
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.file_safety import check_file
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.keys import load_public_key
@@ -401,7 +401,7 @@ def test_an_unfinished_run_resumes_with_everything_the_same(ledger: ConsumptionL
 def test_resume_is_refused_outside_the_rule(ledger: ConsumptionLedger, name: str, arrange: object, fragment: str) -> None:
     kit = ApprovalKit()
     token = kit.token()
-    me = RunOwner(os.uname().nodename, os.getpid(), Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[-1].split()[19])
+    me = RunOwner(os.uname().nodename, os.getpid(), process_start_time(os.getpid()))
     consume(ledger, token, "job-1", fingerprint="release-1", owner=me if name == "still_running" else None)
     if arrange:
         arrange(ledger, token)  # type: ignore[operator]
