@@ -18,7 +18,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import canonical_json
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import ACTIONS, validate_claims
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import OUTCOMES, ConsumeOutcome, ConsumptionLedger
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import OUTCOMES, ConsumptionLedger
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import decode_token
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.freezes import freezes_at
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import (
@@ -88,26 +88,21 @@ class ActionModule(ActionBase):
             run_id = args["run_id"] or f"ansible-playbook-{identity.label}"
             ledger = ConsumptionLedger(policy.ledger_dir)
             approval = verify_token(token, policy, now=now, scope=scope)
-
-            def consume(record_it: bool) -> ConsumeOutcome:
-                return ledger.consume(
-                    approval.token_id,
-                    approval.digest,
-                    approval.claims.change_id,
-                    run_id,
-                    now,
-                    fingerprint=run_fingerprint(scope, args["fingerprint"]),
-                    app=approval.claims.app,
-                    env=approval.claims.env,
-                    hosts=approval.claims.hosts,
-                    owner=run_owner(identity),
-                    record_it=record_it,
-                )
-
-            # A fresh run must not plan into a freeze; a resume only needs the freeze to be over (verify_token).
-            if not consume(record_it=False).resumed:
-                check_freeze_window(approval.claims, policy)
-            outcome = consume(record_it=not check_mode)
+            outcome = ledger.consume(
+                approval.token_id,
+                approval.digest,
+                approval.claims.change_id,
+                run_id,
+                now,
+                fingerprint=run_fingerprint(scope, args["fingerprint"]),
+                app=approval.claims.app,
+                env=approval.claims.env,
+                hosts=approval.claims.hosts,
+                owner=run_owner(identity),
+                record_it=not check_mode,
+                # A first use must not plan into a freeze; a resume only needs the freeze to be over (verify_token).
+                before_fresh=lambda: check_freeze_window(approval.claims, policy),
+            )
             prune_receipts(policy.ledger_dir)
             write_receipt(policy.ledger_dir, identity, approval, run_id, check_mode)
         except errors.ApprovalError as exc:

@@ -22,7 +22,7 @@ import fcntl
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -235,10 +235,12 @@ class ConsumptionLedger:
         hosts: tuple[str, ...],
         owner: RunOwner,
         record_it: bool = True,
+        before_fresh: Callable[[], None] | None = None,
     ) -> ConsumeOutcome:
         """Record the token as used by ``run_id``, or resume that run if the resume rule allows it.
 
-        ``record_it`` False runs the same checks and writes nothing (check mode).
+        ``record_it`` False runs the same checks and writes nothing (check mode). ``before_fresh``
+        runs, under the lock, only when this is a first use; it refuses by raising.
         """
         with self._locked(exclusive=record_it):
             state = self._read()
@@ -246,6 +248,8 @@ class ConsumptionLedger:
             if existing is not None:
                 self._check_resume(state, existing, token_sha256, run_id, fingerprint, owner)
                 return ConsumeOutcome(existing, resumed=True)
+            if before_fresh is not None:
+                before_fresh()
             record = {
                 "event": "consumed",
                 "token_id": token_id,
