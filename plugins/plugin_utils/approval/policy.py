@@ -258,9 +258,9 @@ def load_policy_document(data: bytes, root: TrustRoot, now: datetime, source: st
 
     what = f"approval policy {source}"
     try:
-        document = parse_document(data, what, errors.POLICY_INVALID, max_bytes=root.max_document_bytes)
+        document = parse_document(data, what, errors.POLICY_INVALID, max_bytes=root.max_document_bytes, unsigned_code=errors.POLICY_UNSIGNED)
     except errors.ApprovalError as exc:
-        if exc.message.endswith("got ['approvers', 'classes']") or "exactly the keys signed and signatures" in exc.message:
+        if exc.code == errors.POLICY_UNSIGNED:
             raise errors.ApprovalError(errors.POLICY_UNSIGNED, f"{what} is not a signed policy document: {exc.message}") from None
         raise
     signed = document.signed

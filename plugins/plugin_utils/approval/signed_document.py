@@ -93,11 +93,12 @@ def encode_document(signed: dict[str, Any], signatures: tuple[SignatureEntry, ..
     return canonical_json(envelope_value(signed, signatures)) + b"\n"
 
 
-def parse_document(data: bytes, what: str, code: str, max_bytes: int = DEFAULT_MAX_BYTES) -> SignedDocument:
+def parse_document(data: bytes, what: str, code: str, max_bytes: int = DEFAULT_MAX_BYTES, unsigned_code: str | None = None) -> SignedDocument:
+    """``unsigned_code`` is the code for well-formed JSON that is not a signed envelope (default ``code``)."""
     value = load_canonical(data, what, code, max_bytes=max_bytes, trailing_newline=True)
     if not isinstance(value, dict) or set(value) != {"signed", "signatures"}:
         keys = sorted(value) if isinstance(value, dict) else type(value).__name__
-        raise errors.ApprovalError(code, f"{what} must be an object with exactly the keys signed and signatures, got {keys}")
+        raise errors.ApprovalError(unsigned_code or code, f"{what} must be an object with exactly the keys signed and signatures, got {keys}")
     if not isinstance(value["signed"], dict):
         raise errors.ApprovalError(code, f"{what}: signed must be an object, got {type(value['signed']).__name__}")
     return SignedDocument(value["signed"], signature_entries(value["signatures"], code), hashlib.sha256(data).hexdigest())
