@@ -24,7 +24,17 @@ from .strict_json import DEFAULT_MAX_BYTES, load_canonical
 TOKEN_PREFIX = "opsgate-approval-v1."
 TOKEN_VAR = "opsgate_approval_token"
 
-__all__ = ["TOKEN_PREFIX", "TOKEN_VAR", "Envelope", "SignatureEntry", "decode_token", "encode_token", "extract_token_text", "token_digest"]
+__all__ = [
+    "TOKEN_PREFIX",
+    "TOKEN_VAR",
+    "Envelope",
+    "SignatureEntry",
+    "decode_token",
+    "encode_token",
+    "extract_token_text",
+    "token_digest",
+    "token_text_from_bytes",
+]
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,17 @@ def extract_token_text(text: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
             raise errors.ApprovalError(errors.TOKEN_MALFORMED, f"token file is JSON but has no string key {TOKEN_VAR!r}")
         return data[TOKEN_VAR].strip()
     return stripped
+
+
+def token_text_from_bytes(data: bytes, source: str, max_bytes: int) -> str:
+    """The token in a file's bytes (read with at most ``max_bytes`` + 1): bounded, UTF-8, raw or a vars file."""
+    if len(data) > max_bytes:
+        raise errors.ApprovalError(errors.TOKEN_TOO_LARGE, f"the approval token file {source} is larger than {max_bytes} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.ApprovalError(errors.TOKEN_MALFORMED, f"the approval token file {source} is not UTF-8 (byte {exc.start})") from None
+    return extract_token_text(text, max_bytes)
 
 
 def _looks_truncated(doc: bytes) -> bool:

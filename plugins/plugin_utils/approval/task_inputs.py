@@ -13,7 +13,7 @@ from typing import Any
 
 from . import errors
 from .consumption_ledger import ConsumptionLedger
-from .envelope import TOKEN_VAR, extract_token_text
+from .envelope import TOKEN_VAR, extract_token_text, token_text_from_bytes
 from .file_safety import check_file
 from .policy import POLICY_FILE_VAR, POLICY_VAR, Policy, load_policy_document
 from .trust_root import MAX_DOCUMENT_BYTES, TrustRoot, load_trust_root
@@ -31,13 +31,7 @@ def _read_token_file(path: str) -> str:
             data = handle.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as exc:
         raise errors.ApprovalError(errors.TOKEN_MISSING, f"cannot read the approval token file {path}: {exc.strerror}") from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise errors.ApprovalError(errors.TOKEN_TOO_LARGE, f"the approval token file {path} is larger than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise errors.ApprovalError(errors.TOKEN_MALFORMED, f"the approval token file {path} is not UTF-8 (byte {exc.start})") from None
-    return extract_token_text(text, MAX_DOCUMENT_BYTES)
+    return token_text_from_bytes(data, path, MAX_DOCUMENT_BYTES)
 
 
 def token_from_inputs(args: Mapping[str, Any], task_vars: Mapping[str, Any], template: Callable[[Any], Any]) -> str:
