@@ -12,8 +12,9 @@ short_description: Undo a failed deploy, or roll back to an earlier good release
 version_added: 0.1.0
 description:
   - With O(mode=failed), after a failed deploy of O(release_id), it switches C(current) back to the release that was current before,
-    restores the backup taken before the switch, restarts the previous release and records O(release_id) as C(failed).
-    When the release never went live, it only records C(failed); C(current) is not touched.
+    restores the backup the stage took before any hook, restarts the previous release and records O(release_id) as C(failed).
+    When the release never went live, C(current) is not touched; the backup is still restored when the deploy failed
+    after its stage took it (a C(before_switch) hook), and O(release_id) is recorded C(failed).
   - With O(mode=rollback) it goes back to O(target_release_id), or to the last good release before C(current) according to the
     ledger (never by file times). It restores the backup of the listed paths taken when that release was left, switches,
     restarts it and records the release left as C(rolled_back). The caller then checks health and runs

@@ -8,9 +8,14 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: release_stage
-short_description: Make a complete release directory on a host, or leave nothing behind
+short_description: Back up, then make a complete release directory on a host, or leave nothing behind
 version_added: 0.1.0
 description:
+  - When the release is not current yet, first backs up O(backup_paths) and the config files with an absolute C(dest)
+    (with a sha256 of every file) into C(<base_dir>/backups/<release_id>), before any hook of the release runs; the
+    C(stage) ledger line records C(backup=true). M(opsgate.release.release_switch) refuses to switch without it, and
+    M(opsgate.release.release_revert) restores it after a failed deploy. A stage that fails after an C(after_stage)
+    hook started restores the backup itself.
   - Creates C(<base_dir>/releases/<release_id>) from verified artifacts, renders config files into it, links C(shared/)
     paths, applies owner and modes, and records C(deploying) in the host's release ledger.
   - The release is unpacked into C(releases/.staging-<release_id>) and renamed into place only when complete; on any
@@ -62,7 +67,9 @@ options:
         description: Path of the copied artifact on the host (set by the action plugin).
         type: path
   config_files:
-    description: Rendered config files; relative C(dest) lands in the release directory, absolute C(dest) is left to M(opsgate.release.release_switch).
+    description:
+      - Rendered config files; relative C(dest) lands in the release directory.
+      - An absolute C(dest) is backed up here and written by M(opsgate.release.release_switch).
     type: list
     elements: dict
     default: []
@@ -111,7 +118,12 @@ options:
     type: dict
     default: {}
   after_stage:
-    description: Commands run in the staging directory before the release is complete; a failure stops the stage.
+    description: Commands run in the staging directory before the release is complete (after the backup); a failure stops the stage.
+    type: list
+    elements: str
+    default: []
+  backup_paths:
+    description: Absolute paths backed up before any hook; restored on failure and on rollback.
     type: list
     elements: str
     default: []
@@ -127,6 +139,8 @@ EXAMPLES = r"""
     version: 1.0.0
     artifact_sha256: "{{ __deploy_release.artifact_sha256 }}"
     artifacts: "{{ __deploy_release.artifacts }}"
+    backup_paths:
+      - /srv/sample_app/shared/data
 """
 
 RETURN = r"""
@@ -152,6 +166,15 @@ interrupted:
   returned: success
   type: list
   elements: str
+backup_dir:
+  description: Where the backup went (or would go).
+  returned: when the release is not current
+  type: str
+backed_up:
+  description: The paths backed up (or that would be).
+  returned: when the release is not current
+  type: list
+  elements: str
 files:
   description: Number of files unpacked.
   returned: when staged
@@ -166,6 +189,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from, mode_of
 from ansible_collections.opsgate.release.plugins.module_utils.release.artifact import ArtifactError
+from ansible_collections.opsgate.release.plugins.module_utils.release.backup import BackupError
 from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
 from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
 from ansible_collections.opsgate.release.plugins.module_utils.release.stage import Ownership, StageError, StageRequest, stage_release
@@ -196,6 +220,7 @@ def main() -> None:
             "service": {"type": "dict", "default": {}},
             "health": {"type": "dict", "default": {}},
             "after_stage": {"type": "list", "elements": "str", "default": []},
+            "backup_paths": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -216,10 +241,11 @@ def main() -> None:
         service=params["service"],
         health=params["health"],
         after_stage=params["after_stage"],
+        backup_paths=params["backup_paths"],
     )
     try:
         result = stage_release(request, check_mode=module.check_mode)
-    except (StageError, LayoutError, LedgerError, ArtifactError, OSError) as exc:
+    except (StageError, LayoutError, LedgerError, ArtifactError, BackupError, OSError) as exc:
         module.fail_json(msg=f"stage of {params['release_id']} failed: {exc}", release_id=params["release_id"])
     module.exit_json(**result)
 

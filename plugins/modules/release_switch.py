@@ -8,13 +8,15 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: release_switch
-short_description: Back up, switch C(current) atomically to a staged release and restart the service
+short_description: Switch C(current) atomically to a staged release and restart the service
 version_added: 0.1.0
 description:
-  - Backs up O(backup_paths) and the absolute config files (with a sha256 of every file) into
-    C(<base_dir>/backups/<release_id>), writes the absolute config files, points C(current) at the release with a
+  - Runs the O(before_switch) hooks, writes the absolute config files, points C(current) at the release with a
     temporary link and C(rename(2)), records the switch in the ledger and restarts the service stored with the release
     (a systemd unit, or a plain start/stop command without systemd or root).
+  - The backup of C(backup_paths) and of the absolute config files is taken by M(opsgate.release.release_stage) of the
+    same deploy, before any hook; without it (the release's last ledger line is not that stage) the switch refuses
+    before running a hook.
   - Does nothing when the release is already current, good and running with the same config (idempotent rerun).
   - The action plugin checks this run's approval receipt for the host first.
 author:
@@ -30,13 +32,8 @@ options:
     description: The staged release to switch to.
     type: str
     required: true
-  backup_paths:
-    description: Absolute paths to back up before switching; restored on failure and on rollback.
-    type: list
-    elements: str
-    default: []
   config_files:
-    description: Rendered config files; only those with an absolute C(dest) are written here (after the backup).
+    description: Rendered config files; only those with an absolute C(dest) are written here (the stage backed them up).
     type: list
     elements: dict
     default: []
@@ -57,7 +54,7 @@ options:
     type: raw
     default: "0640"
   before_switch:
-    description: Commands run in the release directory before the switch; a failure stops before anything switched.
+    description: Commands run in the release directory before the switch (after the stage's backup); a failure stops before anything switched.
     type: list
     elements: str
     default: []
@@ -72,8 +69,6 @@ EXAMPLES = r"""
     app: sample_app
     version: 1.0.0
     artifact_sha256: "{{ __deploy_release.artifact_sha256 }}"
-    backup_paths:
-      - /srv/sample_app/shared/data
 """
 
 RETURN = r"""
@@ -90,14 +85,9 @@ restarted:
   returned: always
   type: bool
 backup_dir:
-  description: Where the backup went.
+  description: The backup the stage took for this release (restored if the deploy fails).
   returned: when switched
   type: str
-backed_up:
-  description: The paths backed up.
-  returned: when switched
-  type: list
-  elements: str
 configs_written:
   description: Absolute config files that were (or would be) written.
   returned: always
@@ -120,7 +110,6 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             **IDENTITY_SPEC,
-            "backup_paths": {"type": "list", "elements": "str", "default": []},
             "config_files": {
                 "type": "list",
                 "elements": "dict",
@@ -136,7 +125,6 @@ def main() -> None:
     request = SwitchRequest(
         base_dir=params["base_dir"],
         identity=identity_from(params),
-        backup_paths=params["backup_paths"],
         config_files=[{**item, "mode": mode_of(item.get("mode"), 0) or None} for item in params["config_files"]],
         config_mode=mode_of(params["config_mode"], 0o640),
         before_switch=params["before_switch"],

@@ -15,7 +15,7 @@ from .ledger import FAILED, GOOD, ROLLED_BACK, LedgerEntry, append_entry, last_e
 from .retention import plan_retention
 from .rollback_target import select_target
 from .service import ServiceDefinition, restart
-from .stage import ReleaseIdentity
+from .stage import ReleaseIdentity, backup_of_this_deploy
 
 
 def commit_release(base_dir: str, identity: ReleaseIdentity, event: str, keep_good: int, message: str = "", check_mode: bool = False) -> dict[str, Any]:
@@ -68,7 +68,12 @@ def _backup_for_return_to(entries: list[LedgerEntry], layout: Layout, target: st
 
 
 def fail_release(base_dir: str, identity: ReleaseIdentity, message: str, check_mode: bool = False) -> dict[str, Any]:
-    """A deploy failed: switch back to the release that was current before, restore the backup, restart, mark failed."""
+    """A deploy failed: switch back to the release that was current before, restore the backup, restart, mark failed.
+
+    The backup was taken before any hook, so it is restored whenever this deploy took one: after
+    the switch, and also when it failed before the switch (a before_switch hook) with ``current``
+    left as it was.
+    """
     layout = Layout(base_dir)
     entries = read_ledger(layout.ledger)
     current = current_release(layout)
@@ -76,6 +81,8 @@ def fail_release(base_dir: str, identity: ReleaseIdentity, message: str, check_m
     result: dict[str, Any] = {"changed": False, "release_id": identity.release_id, "state": FAILED, "reverted_to": None, "restored": []}
     switched = last_entry(entries, identity.release_id, "switch")
     back_to = switched.previous if switched is not None and current == identity.release_id else None
+    went_live = current == identity.release_id
+    restore = went_live or backup_of_this_deploy(entries, identity.release_id)
     if current == identity.release_id and not back_to:
         # The very first deploy failed: there is nothing to go back to; stop it and drop the link.
         result.update(changed=True, reverted_to=None)
@@ -86,10 +93,10 @@ def fail_release(base_dir: str, identity: ReleaseIdentity, message: str, check_m
     if check_mode or not result["changed"]:
         return result
     with locked(layout):
-        if current == identity.release_id:
-            backup = layout.backup(identity.release_id)
-            if os.path.isdir(backup):
-                result["restored"] = restore_backup(backup)
+        backup = layout.backup(identity.release_id)
+        if restore and os.path.isdir(backup):
+            result["restored"] = restore_backup(backup)
+        if went_live:
             if back_to:
                 switch_current(layout, back_to)
                 _restart_release(layout, back_to)
@@ -99,6 +106,7 @@ def fail_release(base_dir: str, identity: ReleaseIdentity, message: str, check_m
                 _stop(service, layout)
                 os.unlink(layout.current)
         note = message + (f"; switched back to {back_to}" if back_to else "")
+        note += f"; backup restored: {', '.join(result['restored'])}" if result["restored"] else ""
         append_entry(layout.ledger, identity.entry(FAILED, "revert", note, previous=back_to or ""))
     return result
 

@@ -1,8 +1,11 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Step 1 of a deploy on a host: make ``releases/<release_id>`` complete, or leave nothing behind.
+"""Step 1 of a deploy on a host: back up, then make ``releases/<release_id>`` complete, or leave nothing behind.
 
+Before any hook of the manifest can run, ``backup_paths`` and the absolute config files are
+copied into ``backups/<release_id>`` (the ``stage`` ledger line says ``backup: true``), so the
+revert after a failed deploy, and a later rollback, restore what the hooks changed too.
 The release is unpacked into ``releases/.staging-<id>`` and renamed into place only when
 complete, so a full disk or a killed run never leaves a half release that looks whole.
 ``current`` is not touched here.
@@ -20,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .artifact import ArtifactError, place_artifact
+from .backup import BackupError, create_backup, restore_backup
 from .digest import file_sha256
 from .layout import MARKER, Layout, LayoutError, current_release, ensure_layout, leftover_staging, locked, read_marker
-from .ledger import DEPLOYING, FAILED, GOOD, LedgerEntry, append_entry, interrupted_releases, latest_states, read_ledger, utc_now
+from .ledger import DEPLOYING, FAILED, GOOD, LedgerEntry, append_entry, interrupted_releases, last_entry, latest_states, read_ledger, utc_now
 
 
 class StageError(Exception):
@@ -104,6 +108,19 @@ class StageRequest:
     service: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
     after_stage: list[str] = field(default_factory=list)
+    backup_paths: list[str] = field(default_factory=list)
+
+
+def paths_to_back_up(backup_paths: list[str], config_files: list[dict[str, Any]]) -> list[str]:
+    """``backup_paths`` plus every config file with an absolute ``dest``, each once, in that order."""
+    absolute = [item["dest"] for item in config_files if os.path.isabs(item["dest"])]
+    return list(dict.fromkeys([*backup_paths, *absolute]))
+
+
+def backup_of_this_deploy(entries: list[LedgerEntry], release_id: str) -> bool:
+    """Whether the release's last ledger line is a ``stage`` that took its backup: no switch and no revert since."""
+    last = last_entry(entries, release_id)
+    return last is not None and last.state == DEPLOYING and last.event == "stage" and bool(last.extra.get("backup"))
 
 
 def run_hooks(commands: list[str], cwd: str, label: str) -> None:
@@ -239,13 +256,23 @@ def stage_release(request: StageRequest, check_mode: bool = False) -> dict[str, 
             result["changed"] = True
         state = latest_states(entries).get(identity.release_id)
         marker = read_marker(layout, identity.release_id)
+        # A release that will go live gets its backup now, before after_stage and before_switch run.
+        going_live = current != identity.release_id
+        if going_live:
+            result.update(backup_dir=layout.backup(identity.release_id), backed_up=paths_to_back_up(request.backup_paths, request.config_files))
         if marker is not None:
             _check_existing(layout, request, marker)
             result["staged"] = False
             if current == identity.release_id and state is not None and state.state == GOOD:
                 result["msg"] = f"{identity.release_id} is current and good: nothing to do"
                 return result
-            if state is None or state.state != DEPLOYING:
+            if going_live:
+                result["changed"] = True
+                if not check_mode:
+                    _back_up(layout, request, result["backed_up"])
+                    note = "release directory already present; backup taken"
+                    append_entry(layout.ledger, identity.entry(DEPLOYING, "stage", note, previous=current or "", backup=True))
+            elif state is None or state.state != DEPLOYING:
                 result["changed"] = True
                 if not check_mode:
                     append_entry(layout.ledger, identity.entry(DEPLOYING, "stage", "release directory already present"))
@@ -258,14 +285,19 @@ def stage_release(request: StageRequest, check_mode: bool = False) -> dict[str, 
         missing = [artifact["name"] for artifact in request.artifacts if not artifact.get("src")]
         if missing:
             raise StageError(f"artifacts {', '.join(missing)} have no source on the host")
-        append_entry(layout.ledger, identity.entry(DEPLOYING, "stage", previous=current or ""))
+        if going_live:
+            _back_up(layout, request, result["backed_up"])
+        append_entry(layout.ledger, identity.entry(DEPLOYING, "stage", previous=current or "", **({"backup": True} if going_live else {})))
+        progress = _Progress()
         try:
-            result["files"] = _fill_staging(layout, request, ids)
+            result["files"] = _fill_staging(layout, request, ids, progress)
         except (OSError, ArtifactError, StageError, LayoutError) as exc:
             shutil.rmtree(layout.staging(identity.release_id), ignore_errors=True)
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
             message = f"staging failed: {reason}{where}; current untouched ({current or 'none'})"
+            if going_live:
+                message += _undo_hooks(layout, identity.release_id, progress.hooks_started)
             try:
                 append_entry(layout.ledger, identity.entry(FAILED, "stage", message, previous=current or ""))
             except Exception as ledger_exc:  # a full disk may refuse the ledger line too
@@ -273,6 +305,34 @@ def stage_release(request: StageRequest, check_mode: bool = False) -> dict[str, 
             raise StageError(message) from None
         result["msg"] = f"staged {identity.release_id}"
         return result
+
+
+@dataclass
+class _Progress:
+    """How far the staging got: once a hook has started, the backed-up paths may have changed."""
+
+    hooks_started: bool = False
+
+
+def _back_up(layout: Layout, request: StageRequest, paths: list[str]) -> None:
+    try:
+        create_backup(paths, layout.backup(request.identity.release_id))
+    except (BackupError, OSError) as exc:
+        raise StageError(f"backup before any hook failed: {exc}; nothing ran, current untouched") from None
+
+
+def _undo_hooks(layout: Layout, release_id: str, hooks_started: bool) -> str:
+    """After a failed stage: restore what an after_stage hook may have changed, then drop the backup of a release that never went live."""
+    backup = layout.backup(release_id)
+    note = ""
+    if hooks_started:
+        try:
+            restored = restore_backup(backup)
+            note = f"; backup restored: {', '.join(restored) or 'nothing differed'}"
+        except (BackupError, OSError) as exc:
+            return f"; RESTORING THE BACKUP FAILED ({exc}); it is kept in {backup}"
+    shutil.rmtree(backup, ignore_errors=True)
+    return note
 
 
 class _no_lock:
@@ -283,7 +343,7 @@ class _no_lock:
         return None
 
 
-def _fill_staging(layout: Layout, request: StageRequest, ids: tuple[int, int]) -> int:
+def _fill_staging(layout: Layout, request: StageRequest, ids: tuple[int, int], progress: _Progress) -> int:
     identity = request.identity
     staging = layout.staging(identity.release_id)
     if os.path.lexists(staging):
@@ -303,6 +363,7 @@ def _fill_staging(layout: Layout, request: StageRequest, ids: tuple[int, int]) -
         config_paths.add(path)
         recorded.append({"dest": item["dest"], "sha256": _content_sha256(item["content"])})
     _link_shared(layout, staging, request.shared_paths, ids)
+    progress.hooks_started = bool(request.after_stage)
     run_hooks(request.after_stage, staging, "after_stage")
     _apply_ownership(staging, request.ownership, ids, config_paths)
     marker = {

@@ -1,7 +1,11 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Step 2 of a deploy on a host: back up, write host-level config, switch ``current``, restart."""
+"""Step 2 of a deploy on a host: before_switch hooks, host-level config, switch ``current``, restart.
+
+The backup was taken by the stage step of the same deploy, before any hook
+(:func:`.stage.backup_of_this_deploy`); a switch without one refuses before running a hook.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backup import create_backup
+from .backup import BackupError, read_index
 from .layout import Layout, LayoutError, current_release, locked, read_marker, switch_current
 from .ledger import DEPLOYING, GOOD, append_entry, latest_states, read_ledger
 from .service import ServiceDefinition, is_active, restart, unit_differs
-from .stage import ReleaseIdentity, StageError, run_hooks
+from .stage import ReleaseIdentity, StageError, backup_of_this_deploy, run_hooks
 
 
 @dataclass(frozen=True)
 class SwitchRequest:
     base_dir: str
     identity: ReleaseIdentity
-    backup_paths: list[str] = field(default_factory=list)
     config_files: list[dict[str, Any]] = field(default_factory=list)
     config_mode: int = 0o640
     before_switch: list[str] = field(default_factory=list)
@@ -47,6 +50,19 @@ def _write_config(item: dict[str, Any], mode: int) -> None:
         os.fsync(handle.fileno())
     os.chmod(temporary, int(item.get("mode") or mode))
     os.replace(temporary, item["dest"])
+
+
+def _stage_backup(layout: Layout, release_id: str) -> dict[str, Any]:
+    """The index of the backup the stage step took for this deploy; refuses when there is none."""
+    if not backup_of_this_deploy(read_ledger(layout.ledger), release_id):
+        raise StageError(
+            f"no backup was taken for {release_id} before its hooks: run release_stage first in the same deploy "
+            "(it backs up backup_paths and the absolute config files before any hook); nothing was changed"
+        )
+    try:
+        return read_index(layout.backup(release_id))
+    except BackupError as exc:
+        raise StageError(f"{exc}; nothing was changed") from None
 
 
 def switch_release(request: SwitchRequest, check_mode: bool = False) -> dict[str, Any]:
@@ -80,18 +96,18 @@ def switch_release(request: SwitchRequest, check_mode: bool = False) -> dict[str
         return result
     with locked(layout):
         if switching:
+            index = _stage_backup(layout, identity.release_id)
+            unsaved = sorted({item["dest"] for item in configs} - {item["path"] for item in index["paths"]})
+            if unsaved:
+                raise StageError(f"the backup of {identity.release_id} does not hold {', '.join(unsaved)}: give release_stage the same config_files")
             run_hooks(request.before_switch, layout.release(identity.release_id), "before_switch")
-            paths = list(dict.fromkeys(list(request.backup_paths) + [item["dest"] for item in configs]))
-            index = create_backup(paths, layout.backup(identity.release_id))
-            result["backed_up"] = [item["path"] for item in index["paths"]]
         for item in configs:
             if item["dest"] in changed_configs:
                 _write_config(item, request.config_mode)
         if switching:
             previous = switch_current(layout, identity.release_id)
-            append_entry(
-                layout.ledger, identity.entry(DEPLOYING, "switch", f"current switched from {previous or 'none'}", previous=previous or "", backup=bool(paths))
-            )
+            note = f"current switched from {previous or 'none'}"
+            append_entry(layout.ledger, identity.entry(DEPLOYING, "switch", note, previous=previous or "", backup=bool(index["paths"])))
         if needs_restart:
             try:
                 restart(service, layout.run, layout.current)

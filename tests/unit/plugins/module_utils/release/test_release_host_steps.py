@@ -22,9 +22,9 @@ from .release_fixtures import make_artifact, stage_request
 
 def _deploy(base: str, artifacts: str, version: str, backup_paths: list[str] | None = None, keep: int = 3) -> str:
     path, sha = make_artifact(artifacts, version)
-    request = stage_request(base, path, sha, version)
+    request = stage_request(base, path, sha, version, backup_paths=backup_paths or [])
     stage_release(request)
-    switch_release(SwitchRequest(base, request.identity, backup_paths=backup_paths or []))
+    switch_release(SwitchRequest(base, request.identity))
     commit_release(base, request.identity, "deploy", keep)
     return request.identity.release_id
 
@@ -148,9 +148,9 @@ def test_failed_deploy_switches_back_and_restores_the_backup(dirs, tmp_path):
     data.write_text("v1 data\n")
     first = _deploy(base, artifacts, "1.0.0", backup_paths=[str(data)])
     path, sha = make_artifact(artifacts, "2.0.0")
-    request = stage_request(base, path, sha, "2.0.0")
+    request = stage_request(base, path, sha, "2.0.0", backup_paths=[str(data)])
     stage_release(request)
-    switch_release(SwitchRequest(base, request.identity, backup_paths=[str(data)]))
+    switch_release(SwitchRequest(base, request.identity))
     data.write_text("migrated by v2\n")
     result = fail_release(base, request.identity, "health check failed")
     assert result["reverted_to"] == first
