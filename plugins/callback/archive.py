@@ -12,7 +12,7 @@ short_description: Keep one JSON record per playbook run in the operations archi
 description:
   - Writes one JSON record per C(ansible-playbook) run to the archive folder (Art. 22(5) operations archive,
     Art. 17(3) work log) with the run id, playbook, start and end, status (C(success), C(failed), C(interrupted)),
-    operator (local account, or AWX user and job id), inventory limit, change id, approval token id and
+    operator (the real uid's account, or the AWX launching user and job id, never a variable), inventory limit, change id, approval token id and
     signer roles, the preflight summary, and per host the result, versions before and after, whether it
     was rolled back and the gate that stopped it.
   - The approval token is never written; only its id and sha256 digest, as the approval gate returns them.
@@ -132,7 +132,7 @@ class CallbackModule(CallbackBase):
                 run_id=str(uuid.uuid4()),
                 playbook=self._playbook,
                 started=self._started or datetime.now(UTC),
-                operator=current_operator(extra_vars),
+                operator=current_operator(),
                 limit=context.CLIARGS.get("subset") or None,
                 check_mode=bool(context.CLIARGS.get("check")),
                 declared_change_id=str(change) if change else None,

@@ -40,7 +40,10 @@ options:
     type: str
     default: ""
   who:
-    description: Who runs the change (the controller user), recorded in the ledger next to the host account.
+    description:
+      - Set by the action plugin to the controller's operator (the real uid's account, or under AWX the user who launched
+        the job, read from the job's own files), recorded in the ledger next to the host account.
+      - A value given in the task is refused (C(RELEASE_WHO_REFUSED)); no variable names the operator.
     type: str
     default: ""
 attributes:

@@ -30,6 +30,11 @@ from .envelope import decode_token
 from .policy import Policy
 from .verification import RunScope, VerifiedApproval, check_scope, verify_token
 
+try:  # the operator the ledger's who and the archive name too (issue 12, one identity)
+    from ..operator_identity import operator_identity
+except ImportError:  # bin/ scripts: plugins/plugin_utils on sys.path, approval a top-level package
+    from operator_identity import operator_identity  # type: ignore[no-redef]
+
 RECEIPT_DIR = "receipts"
 
 
@@ -92,6 +97,7 @@ def write_receipt(ledger_dir: str, identity: ControllerIdentity, approval: Verif
             "hosts": list(claims.hosts),
         },
         "verified_at": format_timestamp(approval.verified_at),
+        "operator": operator_identity().as_dict(),
     }
     fd, temp = tempfile.mkstemp(prefix=".receipt-", dir=directory)
     try:

@@ -9,6 +9,8 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.opsgate.release.plugins.plugin_utils.operator_identity import operator_identity
+
 from .approval_receipt import ApprovalRefused, require_host_approval
 
 
@@ -16,7 +18,9 @@ class HostChangeAction(ActionBase):
     """Refuses before anything reaches the host unless this run's approval gate passed for it.
 
     The ``approval`` option is the run's scope; it is consumed here and never sent to the host.
-    ``token_id`` and ``change_id`` for the ledger come from the verified token, not from variables.
+    ``token_id`` and ``change_id`` for the ledger come from the verified token, not from variables;
+    ``who`` from the controller process's operator identity (``plugin_utils/operator_identity.py``):
+    a task that passes ``who`` is refused, so no variable names the operator.
     """
 
     _supports_check_mode = True
@@ -25,12 +29,17 @@ class HostChangeAction(ActionBase):
     def _approve(self, task_vars: dict[str, Any]) -> dict[str, str]:
         host = str(task_vars.get("inventory_hostname", ""))
         scope = self._task.args.get("approval") or {}
-        return require_host_approval(
-            scope, host, task_vars, self._templar.template, bool(self._task.check_mode)
-        )
+        return require_host_approval(scope, host, task_vars, self._templar.template, bool(self._task.check_mode))
 
     def _module_args(self, approval: dict[str, str]) -> dict[str, Any]:
+        if "who" in self._task.args:
+            raise ApprovalRefused(
+                "RELEASE_WHO_REFUSED",
+                "who is not a task argument: the action plugin records the controller's operator (the real uid's account, "
+                "or the AWX launching user), never a variable; remove who from the task",
+            )
         args = {key: value for key, value in self._task.args.items() if key != "approval"}
+        args["who"] = operator_identity().user
         args["token_id"] = approval["token_id"]
         if args.get("change_id") and args["change_id"] != approval["change_id"]:
             raise ApprovalRefused(
@@ -63,4 +72,5 @@ class HostChangeAction(ActionBase):
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         result["token_id"] = approval["token_id"]
+        result["who"] = module_args["who"]
         return result

@@ -113,9 +113,13 @@ def test_gray_release_through_ansible_runner_keeps_the_token_out_of_the_artifact
         "OPSGATE_TRUST_ROOT": str(tmp_path / "approvals/trust/root.json"),
         # An execution environment has ansible-playbook on PATH; here it is the venv's.
         "PATH": f"{Path(PYTHON).parent}:{os.environ.get('PATH', '')}",
+        # What AWX exports to every job (RunJob.build_env); the user's name is only in env/extravars.
+        "JOB_ID": "4711",
+        "USER": "mallory",
     }))
 
-    result = ansible_runner.run(private_data_dir=str(private), playbook="playbooks/gray_release.yml", quiet=True)
+    # AWX runs the job with its id as ansible-runner's ident: artifacts/4711.
+    result = ansible_runner.run(private_data_dir=str(private), playbook="playbooks/gray_release.yml", quiet=True, ident="4711")
 
     events = list(result.events)
     assert result.status == "successful", [e.get("stdout", "") for e in events[-15:]]
@@ -132,3 +136,8 @@ def test_gray_release_through_ansible_runner_keeps_the_token_out_of_the_artifact
         assert token[20:80].encode() not in data, f"a piece of the token leaked into {path}"
     records = [json.loads(p.read_text()) for p in archive.glob("*.json")]
     assert [r["status"] for r in records] == ["success"]
+    # One identity (issue 12): the archive and every host ledger name the AWX user who launched the job.
+    assert (records[0]["operator"]["user"], records[0]["operator"]["source"], records[0]["operator"]["awx_job_id"]) == ("ops-oncall", "awx", "4711")
+    for slot in SLOTS:
+        lines = [json.loads(line) for line in (demo / "slots" / slot / "ledger.jsonl").read_text().splitlines()]
+        assert {line["who"] for line in lines if line.get("version") == "2.0.0"} == {"ops-oncall"}, slot

@@ -9,7 +9,6 @@ import json
 
 from archive_events import APPROVAL, args, at, deploy_events, event, recorder
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.archive.operator_identity import operator_from
 from ansible_collections.opsgate.release.plugins.plugin_utils.archive.record import format_time
 
 OLD = "1.0.0-CHG-2025-0001-aaaaaaaaaaaa"
@@ -146,15 +145,6 @@ def test_status_running_interrupted_and_no_stats() -> None:
     assert (interrupted["status"], interrupted["interrupted_by"]) == ("interrupted", "SIGTERM")
     # Ended without play statistics and without a signal: an error outside the tasks, not a success.
     assert run.record(ended=at(1))["status"] == "failed"
-
-
-def test_operator_local_and_awx() -> None:
-    local = operator_from({}, {}, "ops", "ctl1")
-    assert local == {"source": "local", "user": "ops", "local_user": "ops", "controller": "ctl1"}
-    awx = operator_from({"awx_user_name": "alice", "awx_job_id": 42, "awx_job_template_name": "deploy"}, {}, "runner", "ee-pod")
-    assert (awx["source"], awx["user"], awx["awx_job_id"], awx["awx_job_template"], awx["local_user"]) == ("awx", "alice", "42", "deploy", "runner")
-    legacy = operator_from({"tower_user_name": "bob"}, {"JOB_ID": "7"}, "runner", "ee-pod")
-    assert (legacy["user"], legacy["awx_job_id"]) == ("bob", "7")
 
 
 def test_format_time_is_utc() -> None:
