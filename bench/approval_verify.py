@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins" / "plugin_utils"))
 
 from approval import errors
-from approval.canonical import document_payload, signing_payload
+from approval.canonical import approval_signature_payload, document_payload
 from approval.envelope import TOKEN_PREFIX, SignatureEntry, encode_token
 from approval.keys import check_public_point, keyid_of, public_key_text
 from approval.policy import POLICY_KIND, POLICY_TYPE
@@ -111,10 +111,12 @@ def main() -> int:
         "not_before": "2025-03-07T12:00:00Z",
         "not_after": "2025-03-07T20:00:00Z",
         "requested_by": "erin",
+        "requested_at": "2025-03-03T01:00:00Z",
         "reports": {"test": "TR-1", "acceptance": "UAT-1"},
     }
-    payload = signing_payload(claims)
-    signatures = [SignatureEntry(keyid_of(keys[o].public_key()), keys[o].sign(payload)) for o, _role in SIGNERS]
+    signed_at = "2025-03-03T02:00:00Z"
+    payload = approval_signature_payload(claims, signed_at)
+    signatures = [SignatureEntry(keyid_of(keys[o].public_key()), keys[o].sign(payload), signed_at) for o, _role in SIGNERS]
     token = encode_token(claims, signatures)
     scope = run_scope("deploy", "accounts-api", "1.4.2", "3f" * 32, "prod", HOSTS)
     now = datetime(2025, 3, 7, 13, tzinfo=UTC)

@@ -19,8 +19,10 @@ description:
     records it as consumed in the controller ledger and leaves a receipt bound to this C(ansible-playbook) process.
   - Checks, in order, each failing with its own stable code (see docs/approvals.md) - the token decodes; the claims are well formed;
     every signature is by a distinct, current approver key and verifies; no person signed twice; the requester did not sign;
-    every role the system class needs reached its threshold; now is inside the window; the plan was filed at least
-    C(min_lead_working_days) working days before the window (weekends and listed holidays do not count); every scope claim
+    every role the system class needs reached its threshold; now is inside the window; no signature's own C(signed_at) is before
+    the plan, before the request (approvers) or in the future; the plan was filed at least
+    C(min_lead_working_days) working days before the window (weekends and listed holidays do not count), counted from no earlier
+    than the first signature minus C(plan_filed_slack_hours); every scope claim
     equals this run; the token was not consumed by another run, or this is the unfinished run that consumed it (resume).
   - The token is read from O(token) or O(token_file), else from the variables C(opsgate_approval_token) (the token, or C(@path))
     or C(opsgate_approval_token_file). It never appears in the result; the result carries its id and sha256.
@@ -148,7 +150,7 @@ signer_roles:
   elements: str
   sample: [business_head, it_head, ops_director, risk_compliance]
 signers:
-  description: Key id, owner and role of every signature.
+  description: Key id, owner, role and C(signed_at) (the signer's time) of every approver's signature.
   returned: success
   type: list
   elements: dict
@@ -162,7 +164,7 @@ not_after:
   returned: success
   type: str
 lead_working_days:
-  description: Working days between filing the plan and the window.
+  description: Working days between filing the plan (as counted from the signers' times) and the window.
   returned: success
   type: int
 requested_by:

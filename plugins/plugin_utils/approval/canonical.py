@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# A signature over these bytes can never be replayed as a signature over another kind of document.
-SIGNING_DOMAIN = b"opsgate.release/approval-token/v1\n"
+# What an approver's (or the requester's) signature on a token covers: the claims and that signer's
+# own time. The prefix keeps it from ever being replayed as a signature over a root or a policy, or
+# as a signature of the earlier token format (b"opsgate.release/approval-token/v1\n" + claims).
+SIGNATURE_DOMAIN = b"opsgate.release/approval-signature/v1\n"
 MAX_DEPTH = 32
 MAX_INT = 2**53
 
@@ -52,9 +54,13 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def signing_payload(claims: dict[str, Any]) -> bytes:
-    """The exact bytes each approver signs."""
-    return SIGNING_DOMAIN + canonical_json(claims)
+def approval_signature_payload(claims: dict[str, Any], signed_at: str) -> bytes:
+    """The exact bytes one signer of a token signs: the claims and the signer's ``signed_at``, together.
+
+    ``SIGNATURE_DOMAIN + canonical_json({"claims": claims, "signed_at": signed_at})``: changing
+    the claims or that signature's time after signing makes the signature fail.
+    """
+    return SIGNATURE_DOMAIN + canonical_json({"claims": claims, "signed_at": signed_at})
 
 
 def document_payload(kind: str, signed: dict[str, Any]) -> bytes:

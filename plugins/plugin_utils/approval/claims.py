@@ -30,6 +30,7 @@ CLAIM_KEYS = (
     "not_before",
     "not_after",
     "requested_by",
+    "requested_at",
     "reports",
 )
 REPORT_KEYS = ("test", "acceptance")
@@ -58,6 +59,8 @@ class Claims:
     not_before: datetime
     not_after: datetime
     requested_by: str
+    # When opsgate-approval request made the request: the requester's clock, signed with their key.
+    requested_at: datetime
     reports: dict[str, str]
 
 
@@ -143,6 +146,7 @@ def validate_claims(claims: dict[str, Any]) -> Claims:
         plan_filed_at=parse_timestamp(claims["plan_filed_at"], "claims.plan_filed_at"),
         not_before=parse_timestamp(claims["not_before"], "claims.not_before"),
         not_after=parse_timestamp(claims["not_after"], "claims.not_after"),
+        requested_at=parse_timestamp(claims["requested_at"], "claims.requested_at"),
         requested_by=check_person_name(claims["requested_by"], "claims.requested_by", errors.CLAIMS_INVALID),
         reports={key: reports[key] for key in REPORT_KEYS},
     )

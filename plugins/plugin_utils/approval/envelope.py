@@ -55,6 +55,9 @@ def encode_signature(sig: bytes) -> str:
 
 
 def encode_token(claims: dict[str, Any], signatures: list[SignatureEntry] | tuple[SignatureEntry, ...]) -> str:
+    unsigned_times = [entry.keyid for entry in signatures if entry.signed_at is None]
+    if unsigned_times:
+        raise ValueError(f"token signatures need signed_at (keys {', '.join(unsigned_times)})")
     return TOKEN_PREFIX + b64url_encode(canonical_json(envelope_value(claims, tuple(signatures))))
 
 
@@ -141,4 +144,4 @@ def decode_token(token: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope:
         raise errors.ApprovalError(errors.TOKEN_MALFORMED, f"token envelope must have exactly the keys signed and signatures, got {sorted(data)}")
     if not isinstance(data["signed"], dict):
         raise errors.ApprovalError(errors.TOKEN_MALFORMED, f"envelope.signed must be an object, got {type(data['signed']).__name__}")
-    return Envelope(claims=data["signed"], signatures=signature_entries(data["signatures"]))
+    return Envelope(claims=data["signed"], signatures=signature_entries(data["signatures"], timed=True))

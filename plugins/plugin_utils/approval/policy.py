@@ -39,6 +39,9 @@ REQUESTER_ROLE = "requester"
 DEFAULT_MIN_LEAD_WORKING_DAYS = 3
 DEFAULT_MAX_WINDOW_HOURS = 24
 DEFAULT_CLOCK_LEEWAY_SECONDS = 300
+# The lead time counts from no earlier than the first signature minus this many hours (docs/approvals.md).
+DEFAULT_PLAN_FILED_SLACK_HOURS = 24
+MAX_PLAN_FILED_SLACK_HOURS = 366 * 24
 _TOP_KEYS = {
     "approvers",
     "retired_keys",
@@ -49,6 +52,7 @@ _TOP_KEYS = {
     "timezone",
     "max_window_hours",
     "clock_leeway_seconds",
+    "plan_filed_slack_hours",
     "freezes",
 }
 _DOCUMENT_KEYS = {"_type", "version", "expires"}
@@ -99,6 +103,7 @@ class Policy:
     clock_leeway_seconds: int
     ledger_dir: str
     min_lead_working_days: int = DEFAULT_MIN_LEAD_WORKING_DAYS
+    plan_filed_slack_hours: int = DEFAULT_PLAN_FILED_SLACK_HOURS
     version: int = 0
     expires: datetime | None = None
     sha256: str = ""
@@ -120,6 +125,13 @@ def _name(value: Any, path: str) -> str:
 def _integer(value: Any, path: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise _fail(path, f"must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _slack_hours(value: Any, path: str) -> int:
+    # Bounded: a slack of years would make the rule meaningless (and overflow date arithmetic).
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PLAN_FILED_SLACK_HOURS:
+        raise _fail(path, f"must be an integer from 0 to {MAX_PLAN_FILED_SLACK_HOURS} (hours), got {value!r}")
     return value
 
 
@@ -245,6 +257,7 @@ def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
         timezone=timezone,
         max_window_hours=float(window),
         clock_leeway_seconds=_integer(raw.get("clock_leeway_seconds", DEFAULT_CLOCK_LEEWAY_SECONDS), f"{path}.clock_leeway_seconds", 0),
+        plan_filed_slack_hours=_slack_hours(raw.get("plan_filed_slack_hours", DEFAULT_PLAN_FILED_SLACK_HOURS), f"{path}.plan_filed_slack_hours"),
         ledger_dir=ledger_dir,
         min_lead_working_days=min_lead,
         freezes=parse_freezes(raw.get("freezes"), f"{path}.freezes", timezone, classes),

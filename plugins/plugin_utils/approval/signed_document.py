@@ -4,7 +4,9 @@
 """``{"signatures": [...], "signed": {...}}``: the one envelope of tokens, policies and trust roots.
 
 Signatures are sorted by key id, each key at most once, each 64 bytes with a canonical S, so
-one set of signatures over one document has exactly one encoding.
+one set of signatures over one document has exactly one encoding. A token's signature entries
+also carry ``signed_at``, the signer's time, which the signature covers; a root's or a policy's
+never do (``{keyid, sig}`` exactly).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .canonical import canonical_json, document_payload
+from .claims import parse_timestamp
 from .keys import signature_is_canonical, verify_signature
 from .strict_json import DEFAULT_MAX_BYTES, load_canonical
 
@@ -33,6 +36,8 @@ _KEYID = re.compile(r"[0-9a-f]{32}")
 class SignatureEntry:
     keyid: str
     sig: bytes
+    # Tokens only: the signer's time, ISO-8601 UTC with a Z, as signed (canonical.approval_signature_payload).
+    signed_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,16 +55,23 @@ def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def signature_entries(raw: Any, code: str = errors.SIGNATURE_MALFORMED) -> tuple[SignatureEntry, ...]:
-    """Parse ``signatures``; refuse anything but sorted, unique, canonical 64-byte Ed25519 signatures."""
+def signature_entries(raw: Any, code: str = errors.SIGNATURE_MALFORMED, timed: bool = False) -> tuple[SignatureEntry, ...]:
+    """Parse ``signatures``; refuse anything but sorted, unique, canonical 64-byte Ed25519 signatures.
+
+    ``timed`` (tokens): each entry must also carry ``signed_at``. Otherwise (roots, policies) an
+    entry with ``signed_at`` is refused like any other unknown key.
+    """
     if not isinstance(raw, list):
         raise errors.ApprovalError(errors.TOKEN_MALFORMED, f"envelope.signatures must be a list, got {type(raw).__name__}")
+    allowed = {"keyid", "sig", "signed_at"} if timed else {"keyid", "sig"}
+    shape = "keyid, sig and signed_at" if timed else "keyid and sig"
     entries: list[SignatureEntry] = []
     for index, item in enumerate(raw):
         path = f"envelope.signatures[{index}]"
-        if not isinstance(item, dict) or set(item) != {"keyid", "sig"}:
+        # A timed entry without signed_at gets its own error below, naming the key.
+        if not isinstance(item, dict) or not {"keyid", "sig"} <= set(item) or not set(item) <= allowed:
             keys = sorted(item) if isinstance(item, dict) else type(item).__name__
-            raise errors.ApprovalError(code, f"{path} must be an object with exactly keyid and sig, got {keys}")
+            raise errors.ApprovalError(code, f"{path} must be an object with exactly {shape}, got {keys}")
         keyid, sig = item["keyid"], item["sig"]
         if not isinstance(keyid, str) or not _KEYID.fullmatch(keyid):
             raise errors.ApprovalError(code, f"{path}.keyid must be 32 lowercase hex characters, got {keyid!r}")
@@ -79,17 +91,36 @@ def signature_entries(raw: Any, code: str = errors.SIGNATURE_MALFORMED) -> tuple
             raise errors.ApprovalError(errors.KEY_DUPLICATE, f"key {keyid} signed more than once: each key counts once")
         if entries and keyid < entries[-1].keyid:
             raise errors.ApprovalError(code, f"{path}: signatures must be sorted by keyid (canonical form)")
-        entries.append(SignatureEntry(keyid=keyid, sig=sig_bytes))
+        signed_at = None
+        if timed:
+            if "signed_at" not in item:
+                raise errors.ApprovalError(
+                    errors.SIGNATURE_TIME_INVALID,
+                    f"{path} (key {keyid}) has no signed_at: every signature on a token carries the signer's time; "
+                    "a token signed before opsgate-approval recorded signer times must be signed again",
+                )
+            signed_at = item["signed_at"]
+            parse_timestamp(signed_at, f"{path}.signed_at (key {keyid})", errors.SIGNATURE_TIME_INVALID)
+        entries.append(SignatureEntry(keyid=keyid, sig=sig_bytes, signed_at=signed_at))
     return tuple(entries)
+
+
+def _entry_value(entry: SignatureEntry) -> dict[str, str]:
+    value = {"keyid": entry.keyid, "sig": b64url_encode(entry.sig)}
+    if entry.signed_at is not None:
+        value["signed_at"] = entry.signed_at
+    return value
 
 
 def envelope_value(signed: dict[str, Any], signatures: tuple[SignatureEntry, ...] | list[SignatureEntry]) -> dict[str, Any]:
     ordered = sorted(signatures, key=lambda entry: entry.keyid)
-    return {"signed": signed, "signatures": [{"keyid": entry.keyid, "sig": b64url_encode(entry.sig)} for entry in ordered]}
+    return {"signed": signed, "signatures": [_entry_value(entry) for entry in ordered]}
 
 
 def encode_document(signed: dict[str, Any], signatures: tuple[SignatureEntry, ...] | list[SignatureEntry]) -> bytes:
-    """The file form: canonical JSON and one newline."""
+    """The file form: canonical JSON and one newline. Roots and policies carry no signer times."""
+    if any(entry.signed_at is not None for entry in signatures):
+        raise ValueError("a trust root or policy signature carries no signed_at; only token signatures do")
     return canonical_json(envelope_value(signed, signatures)) + b"\n"
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import errors
-from .canonical import signing_payload
+from .canonical import approval_signature_payload
 from .claims import ACTIONS, Claims, format_timestamp, validate_claims, validate_hosts
 from .envelope import Envelope, decode_token, token_digest
 from .freezes import freezes_at, freezes_overlapping
@@ -88,6 +88,8 @@ class Signer:
     keyid: str
     owner: str
     role: str
+    # The signer's own time, as signed (the signer's clock: docs/approvals.md, "Signer times and the lead time").
+    signed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class VerifiedApproval:
     requester: Signer
     lead_working_days: int
     verified_at: datetime
+    # What the lead time was counted from: plan_filed_at, or the first signature minus plan_filed_slack_hours if later.
+    lead_counted_from: datetime
 
     @property
     def token_id(self) -> str:
@@ -124,10 +128,12 @@ class VerifiedApproval:
             "not_before": format_timestamp(claims.not_before),
             "not_after": format_timestamp(claims.not_after),
             "plan_filed_at": format_timestamp(claims.plan_filed_at),
+            "requested_at": format_timestamp(claims.requested_at),
             "lead_working_days": self.lead_working_days,
+            "lead_counted_from": format_timestamp(self.lead_counted_from),
             "reports": dict(claims.reports),
-            "signers": [{"keyid": s.keyid, "owner": s.owner, "role": s.role} for s in self.signers],
-            "requester": {"keyid": self.requester.keyid, "owner": self.requester.owner},
+            "signers": [{"keyid": s.keyid, "owner": s.owner, "role": s.role, "signed_at": format_timestamp(s.signed_at)} for s in self.signers],
+            "requester": {"keyid": self.requester.keyid, "owner": self.requester.owner, "signed_at": format_timestamp(self.requester.signed_at)},
             "signer_roles": sorted({s.role for s in self.signers}),
             "verified_at": format_timestamp(self.verified_at),
         }
@@ -163,8 +169,12 @@ def _check_keys(envelope: Envelope, policy: Policy) -> list[Approver]:
 
 
 def _check_signatures(envelope: Envelope, approvers: list[Approver]) -> None:
-    payload = signing_payload(envelope.claims)
-    failed = [approver for approver, entry in zip(approvers, envelope.signatures, strict=True) if not verify_signature(approver.public_key, entry.sig, payload)]
+    # Each signature covers the claims and its own signed_at (canonical.approval_signature_payload).
+    failed = [
+        (approver, entry.signed_at)
+        for approver, entry in zip(approvers, envelope.signatures, strict=True)
+        if not verify_signature(approver.public_key, entry.sig, approval_signature_payload(envelope.claims, str(entry.signed_at)))
+    ]
     if not failed:
         return
     if len(failed) == len(approvers) and len(approvers) > 1:
@@ -172,11 +182,59 @@ def _check_signatures(envelope: Envelope, approvers: list[Approver]) -> None:
             errors.CLAIMS_TAMPERED,
             f"none of the {len(approvers)} signatures matches the claims: the claims were changed after signing",
         )
-    first = failed[0]
+    first, signed_at = failed[0]
     raise errors.ApprovalError(
         errors.SIGNATURE_INVALID,
-        f"signature of key {first.keyid} ({first.owner}, {first.role}) does not verify over the claims ({len(failed)} of {len(approvers)} invalid)",
+        f"signature of key {first.keyid} ({first.owner}, {first.role}) does not verify over the claims and its signed_at {signed_at} "
+        f"({len(failed)} of {len(approvers)} invalid)",
     )
+
+
+def _signer(approver: Approver) -> str:
+    return f"{approver.keyid} ({approver.owner}, {approver.role})"
+
+
+def _check_signer_times(claims: Claims, envelope: Envelope, signers: list[Approver], policy: Policy, now: datetime) -> list[tuple[datetime, Approver]]:
+    """Each signature's signed_at against the plan, the request and now; returns (signed_at, signer), earliest first.
+
+    Each time is its signer's clock, covered by that signer's signature; requested_at is the requester's.
+    """
+    leeway = timedelta(seconds=policy.clock_leeway_seconds)
+    plan, requested = claims.plan_filed_at, claims.requested_at
+    # decode_token checked each signed_at's format (claims.parse_timestamp); fromisoformat reads the Z.
+    timed = sorted(
+        ((datetime.fromisoformat(str(entry.signed_at)), signer) for entry, signer in zip(envelope.signatures, signers, strict=True)),
+        # On a tie (same second) the requester's comes first: the request precedes its approvals.
+        key=lambda item: (item[0], item[1].role != REQUESTER_ROLE, item[1].keyid),
+    )
+    for moment, signer in timed:
+        if moment < plan:
+            raise errors.ApprovalError(
+                errors.SIGNED_BEFORE_PLAN,
+                f"signature of {_signer(signer)} at {format_timestamp(moment)} precedes plan_filed_at {format_timestamp(plan)}: "
+                "nobody signs a change before its plan is filed",
+            )
+    if requested < plan:
+        raise errors.ApprovalError(
+            errors.SIGNED_BEFORE_PLAN,
+            f"requested_at {format_timestamp(requested)} precedes plan_filed_at {format_timestamp(plan)}: "
+            f"{shown(claims.requested_by)} made the request before the plan it asks for was filed",
+        )
+    for moment, signer in timed:
+        if signer.role != REQUESTER_ROLE and moment < requested - leeway:
+            raise errors.ApprovalError(
+                errors.SIGNED_BEFORE_REQUEST,
+                f"signature of {_signer(signer)} at {format_timestamp(moment)} precedes requested_at {format_timestamp(requested)} "
+                f"(leeway {policy.clock_leeway_seconds} s): nobody approves a request before it exists",
+            )
+    for moment, signer in timed:
+        if moment > now + leeway:
+            raise errors.ApprovalError(
+                errors.SIGNATURE_IN_FUTURE,
+                f"signature of {_signer(signer)} at {format_timestamp(moment)} is later than now {format_timestamp(now)} "
+                f"(leeway {policy.clock_leeway_seconds} s): a signature cannot come from the future; check that signer's clock",
+            )
+    return timed
 
 
 def _check_signers(claims: Claims, signers: list[Approver]) -> tuple[Approver, list[Approver]]:
@@ -259,7 +317,12 @@ def _check_window(claims: Claims, policy: Policy, now: datetime) -> None:
         )
 
 
-def _check_lead_time(claims: Claims, policy: Policy, required: int) -> int:
+def _check_lead_time(claims: Claims, policy: Policy, required: int, first: tuple[datetime, Approver]) -> tuple[int, datetime]:
+    """The working days from filing to installation, and the time they were counted from.
+
+    They count from plan_filed_at, or from the first signature minus plan_filed_slack_hours when that
+    is later: a plan_filed_at typed further back than that does not lengthen the lead time.
+    """
     filed = claims.plan_filed_at.astimezone(policy.timezone).date()
     install = claims.not_before.astimezone(policy.timezone).date()
     if claims.plan_filed_at > claims.not_before:
@@ -274,7 +337,22 @@ def _check_lead_time(claims: Claims, policy: Policy, required: int) -> int:
             f"plan filed {filed.isoformat()} for installation {install.isoformat()} leaves {lead} working days in between "
             f"({policy.timezone.key}, weekends and holidays excluded), {claims.system_class} needs {required}",
         )
-    return lead
+    first_at, first_signer = first
+    slack = policy.plan_filed_slack_hours
+    counted_from = max(claims.plan_filed_at, first_at - timedelta(hours=slack))
+    if counted_from == claims.plan_filed_at:
+        return lead, counted_from
+    counted_date = counted_from.astimezone(policy.timezone).date()
+    counted = working_days_between(counted_date, install, policy.holidays, policy.working_weekends)
+    if counted < required:
+        raise errors.ApprovalError(
+            errors.LEAD_TIME_TOO_SHORT,
+            f"plan_filed_at {format_timestamp(claims.plan_filed_at)} is more than {slack} h (plan_filed_slack_hours) before the first signature, "
+            f"by {_signer(first_signer)} at {format_timestamp(first_at)}; counted from {format_timestamp(counted_from)} ({counted_date.isoformat()}) "
+            f"the lead time to installation {install.isoformat()} is {counted} working days ({policy.timezone.key}, weekends and holidays excluded), "
+            f"{claims.system_class} needs {required}",
+        )
+    return counted, counted_from
 
 
 def _check_not_frozen(claims: Claims, policy: Policy, now: datetime) -> None:
@@ -345,7 +423,9 @@ def verify_token(
     required_lead = _check_roles(claims, approvers, policy)
     _check_window(claims, policy, now)
     _check_not_frozen(claims, policy, now)
-    lead = _check_lead_time(claims, policy, required_lead)
+    timed = _check_signer_times(claims, envelope, signers, policy, now)
+    lead, counted_from = _check_lead_time(claims, policy, required_lead, timed[0])
+    signed_at = {signer.keyid: moment for moment, signer in timed}
     if scope is not None:
         check_scope(claims, scope)
     digest = token_digest(token)
@@ -354,8 +434,9 @@ def verify_token(
     return VerifiedApproval(
         claims=claims,
         digest=digest,
-        signers=tuple(Signer(a.keyid, a.owner, a.role) for a in approvers),
-        requester=Signer(requester.keyid, requester.owner, requester.role),
+        signers=tuple(Signer(a.keyid, a.owner, a.role, signed_at[a.keyid]) for a in approvers),
+        requester=Signer(requester.keyid, requester.owner, requester.role, signed_at[requester.keyid]),
         lead_working_days=lead,
         verified_at=now,
+        lead_counted_from=counted_from,
     )

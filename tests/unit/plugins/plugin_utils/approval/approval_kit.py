@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,10 +16,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import signing_payload
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import format_timestamp
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import approval_signature_payload
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import format_timestamp, parse_timestamp
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import SignatureEntry, encode_token, token_digest
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.errors import ApprovalError
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.keys import keyid_of, public_key_text
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.policy import POLICY_KIND, POLICY_TYPE, Policy, parse_policy
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.signed_document import encode_document, sign_document
@@ -28,6 +30,10 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verificat
 CORE_ROLES = ("business_head", "it_head", "risk_compliance", "ops_director")
 # Friday 2025-03-07 13:00 UTC; the plan was filed on Monday 2025-03-03: Tue, Wed, Thu lie in between.
 NOW = datetime(2025, 3, 7, 13, 0, tzinfo=UTC)
+# Unless a test says otherwise the request is made when the plan is filed (requested_at = plan_filed_at),
+# the requester signs it then and each approver an hour later: the lead time counts from plan_filed_at.
+APPROVER_DELAY = timedelta(hours=1)
+_FALLBACK_SIGNED_AT = "2025-03-03T01:00:00Z"
 ARTIFACT = "3f" * 32
 
 
@@ -99,9 +105,7 @@ class ApprovalKit:
     def root_document(self, signers: tuple[str, ...] = ("root-ann", "root-ben"), **overrides: Any) -> bytes:
         return self.sign_document(ROOT_KIND, self.root_signed(**overrides), tuple(self.admins[name] for name in signers))
 
-    def policy_document(
-        self, version: int = 1, expires: str = "2199-01-01T00:00:00Z", signers: tuple[Approver, ...] | None = None, **overrides: Any
-    ) -> bytes:
+    def policy_document(self, version: int = 1, expires: str = "2199-01-01T00:00:00Z", signers: tuple[Approver, ...] | None = None, **overrides: Any) -> bytes:
         signed = {**self.policy_raw(**overrides), "_type": POLICY_TYPE, "version": version, "expires": expires}
         return self.sign_document(POLICY_KIND, signed, signers if signers is not None else tuple(self.admins.values()))
 
@@ -137,16 +141,41 @@ class ApprovalKit:
             "reports": {"test": "TR-2025-031", "acceptance": "UAT-2025-017"},
         }
         claims.update(overrides)
+        claims.setdefault("requested_at", claims["plan_filed_at"])
         return claims
 
-    def sign(self, claims: dict[str, Any], owners: tuple[str, ...] = ("alice", "bob", "carol", "dave"), requester: str | None = "erin") -> str:
-        payload = signing_payload(claims)
+    def signed_at(self, claims: dict[str, Any], owner: str) -> str:
+        """The default signer time: the requester at requested_at, each approver an hour later."""
+        try:
+            requested = parse_timestamp(claims.get("requested_at"), "requested_at")
+        except ApprovalError:
+            requested = parse_timestamp(_FALLBACK_SIGNED_AT, "fallback")
+        return format_timestamp(requested if self.approvers[owner].role == "requester" else requested + APPROVER_DELAY)
+
+    def sign(
+        self,
+        claims: dict[str, Any],
+        owners: tuple[str, ...] = ("alice", "bob", "carol", "dave"),
+        requester: str | None = "erin",
+        signed_at: Mapping[str, str] | None = None,
+    ) -> str:
+        """Each signer signs the claims with their own signed_at: ``signed_at`` maps an owner to a timestamp, others get the default."""
         signers = [*owners, requester] if requester else list(owners)
-        entries = [SignatureEntry(self.approvers[o].keyid, self.approvers[o].key.sign(payload)) for o in signers]
+        entries = []
+        for owner in signers:
+            approver = self.approvers[owner]
+            when = (signed_at or {}).get(owner) or self.signed_at(claims, owner)
+            entries.append(SignatureEntry(approver.keyid, approver.key.sign(approval_signature_payload(claims, when)), when))
         return encode_token(copy.deepcopy(claims), entries)
 
-    def token(self, owners: tuple[str, ...] = ("alice", "bob", "carol", "dave"), requester: str | None = "erin", **claim_overrides: Any) -> str:
-        return self.sign(self.claims(**claim_overrides), owners, requester)
+    def token(
+        self,
+        owners: tuple[str, ...] = ("alice", "bob", "carol", "dave"),
+        requester: str | None = "erin",
+        signed_at: Mapping[str, str] | None = None,
+        **claim_overrides: Any,
+    ) -> str:
+        return self.sign(self.claims(**claim_overrides), owners, requester, signed_at)
 
     @staticmethod
     def scope(**overrides: Any) -> RunScope:

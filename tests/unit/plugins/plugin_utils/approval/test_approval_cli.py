@@ -68,6 +68,9 @@ def workspace(tmp_path: Path) -> Path:
     policy = {
         "approvers": entries,
         "classes": {"core_business": {"roles": dict.fromkeys(ROLES.values(), 1)}, "decision_support": {"roles": {"ops_director": 1}}},
+        # The requests below say the plan was filed two weeks before they are made (the real clock); this
+        # slack lets that count. With the default (24 h) it does not: see test_the_default_slack_...
+        "plan_filed_slack_hours": 15 * 24,
     }
     (tmp_path / "policy-body.json").write_text(json.dumps(policy))
     expires = _iso(datetime.now(UTC) + timedelta(days=30))
@@ -82,7 +85,7 @@ def workspace(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _request(tmp: Path, out: str = "request.token") -> None:
+def _request(tmp: Path, out: str = "request.token", plan_filed_at: str | None = None) -> subprocess.CompletedProcess[str]:
     now = datetime.now(UTC)
     done = _cli(
         tmp,
@@ -97,7 +100,7 @@ def _request(tmp: Path, out: str = "request.token") -> None:
         "--env", "prod",
         "--hosts", "web2,web1",
         "--hosts", "web3",
-        "--plan-filed-at", _iso(now - timedelta(days=14)),
+        "--plan-filed-at", plan_filed_at or _iso(now - timedelta(days=14)),
         "--not-before", (now - timedelta(hours=1)).astimezone().isoformat(timespec="seconds"),
         "--not-after", _iso(now + timedelta(hours=3)),
         "--requested-by", "erin",
@@ -107,6 +110,7 @@ def _request(tmp: Path, out: str = "request.token") -> None:
         "--out", out,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    return done
 
 
 def _sign_all(tmp: Path) -> Path:
@@ -271,3 +275,61 @@ def test_a_hostile_policy_file_gets_a_code_never_a_traceback(workspace: Path) ->
         assert done.returncode == 2, done.stderr
         assert "REFUSED APPROVAL_POLICY_INVALID" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+# --- signer times (issue 16) -------------------------------------------------------------------
+
+
+def _parse(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def test_request_and_sign_record_when_each_signer_signed(workspace: Path) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    final = _sign_all(workspace)
+    after = datetime.now(UTC)
+    shown = json.loads(_cli(workspace, "inspect", "--in", final.name, "--policy", "trust/policy.json").stdout)
+    requested_at = _parse(shown["claims"]["requested_at"])
+    assert before <= requested_at <= after
+    times = {s["owner"]: _parse(s["signed_at"]) for s in shown["signatures"]}
+    assert sorted(times) == sorted([*ROLES, "erin"])
+    assert times["erin"] == requested_at  # the requester signs when the request is made
+    assert all(requested_at <= moment <= after for moment in times.values())
+    done = _cli(workspace, "verify", "--in", final.name, *SCOPE)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["requested_at"] == shown["claims"]["requested_at"]
+    # Filed two weeks before the request, within this workspace's 15-day slack: counted from plan_filed_at.
+    assert summary["lead_counted_from"] == summary["plan_filed_at"] == shown["claims"]["plan_filed_at"]
+    assert {s["owner"]: s["signed_at"] for s in summary["signers"]} == {owner: _iso(times[owner]) for owner in ROLES}
+
+
+def test_the_default_slack_refuses_a_plan_filed_two_weeks_before_the_request(workspace: Path) -> None:
+    final = _sign_all(workspace)
+    body = json.loads((workspace / "policy-body.json").read_text())
+    del body["plan_filed_slack_hours"]
+    (workspace / "body-2.json").write_text(json.dumps(body))
+    expires = _iso(datetime.now(UTC) + timedelta(days=30))
+    for step in (
+        ["policy-create", "--in", "body-2.json", "--version", "2", "--expires", expires, "--out", "q0.json"],
+        ["admin-sign", "--key", "root-ann.key", "--in", "q0.json", "--out", "q1.json"],
+        ["admin-sign", "--key", "root-ben.key", "--in", "q1.json", "--out", "policy-2.json"],
+    ):
+        assert _cli(workspace, *step).returncode == 0, step
+    done = _cli(workspace, "verify", "--in", final.name, "--policy", "policy-2.json", *SCOPE)
+    assert done.returncode == 2, done.stdout
+    assert "REFUSED APPROVAL_LEAD_TIME_TOO_SHORT: plan_filed_at " in done.stderr
+    assert "is more than 24 h (plan_filed_slack_hours) before the first signature, by " in done.stderr
+    assert "(erin, requester)" in done.stderr
+
+
+def test_request_refuses_a_plan_filed_after_it_and_notes_one_filed_long_before(workspace: Path) -> None:
+    later = _iso(datetime.now(UTC) + timedelta(hours=2))
+    with pytest.raises(AssertionError, match=rf"REFUSED APPROVAL_SIGNED_BEFORE_PLAN: --plan-filed-at {later} is later than now"):
+        _request(workspace, plan_filed_at=later)
+    assert not (workspace / "request.token").exists()
+    done = _request(workspace)
+    assert "note: plan_filed_at" in done.stderr
+    assert "more than 24 h before this request" in done.stderr
+    recent = _request(workspace, out="recent.token", plan_filed_at=_iso(datetime.now(UTC) - timedelta(hours=1)))
+    assert "note:" not in recent.stderr

@@ -16,7 +16,7 @@ import pytest
 from approval_kit import NOW, ApprovalKit, Approver, consume
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import canonical_json, signing_payload
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import approval_signature_payload, canonical_json, document_payload
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner, process_start_time
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import TOKEN_PREFIX, decode_token, token_digest
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.file_safety import check_file
@@ -426,7 +426,11 @@ def test_the_ledger_from_an_earlier_version_is_never_resumable(tmp_path: Path) -
 
 def test_claims_signing_payload_is_domain_separated_from_policies() -> None:
     claims = ApprovalKit.claims()
-    assert signing_payload(claims).startswith(b"opsgate.release/approval-token/v1\n")
+    payload = approval_signature_payload(claims, "2025-03-03T01:00:00Z")
+    assert payload.startswith(b"opsgate.release/approval-signature/v1\n")
+    # Neither a root's nor a policy's bytes, nor the earlier token format's (claims alone).
+    assert payload != document_payload("policy", {"claims": claims, "signed_at": "2025-03-03T01:00:00Z"})
+    assert not payload.startswith(b"opsgate.release/approval-token/v1\n")
     assert datetime.now(UTC) - NOW > timedelta(0)
 
 

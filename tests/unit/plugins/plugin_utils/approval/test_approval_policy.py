@@ -13,7 +13,7 @@ import pytest
 from approval_kit import ApprovalKit
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import SIGNING_DOMAIN, canonical_json, signing_payload
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import SIGNATURE_DOMAIN, approval_signature_payload, canonical_json
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.policy import parse_policy
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.working_days import working_days_between
 
@@ -107,4 +107,4 @@ def test_canonical_json_is_one_byte_string_per_value() -> None:
     assert first == second == '{"a":{"x":null,"y":true},"b":[1,"ü"]}'.encode()
     with pytest.raises(ValueError, match=r"\$.v: floats are not allowed"):
         canonical_json({"v": 1.5})
-    assert signing_payload({"a": 1}) == SIGNING_DOMAIN + b'{"a":1}'
+    assert approval_signature_payload({"a": 1}, "2025-03-07T12:00:00Z") == SIGNATURE_DOMAIN + b'{"claims":{"a":1},"signed_at":"2025-03-07T12:00:00Z"}'

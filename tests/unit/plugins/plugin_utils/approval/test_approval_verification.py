@@ -132,7 +132,12 @@ CASES = [
     Case("truncated", errors.TOKEN_TRUNCATED, "cut short", lambda k, t: Attempt(_truncate(k.token(), 300), k.policy())),
     Case("bad_base64", errors.TOKEN_BAD_BASE64, "characters outside base64url: '+/'", lambda k, t: Attempt(k.token()[:60] + "+/" + k.token()[62:], k.policy())),
     Case("tampered_claim", errors.CLAIMS_TAMPERED, "none of the 5 signatures matches the claims", _tampered),
-    Case("wrong_signature", errors.SIGNATURE_INVALID, "(bob, it_head) does not verify over the claims (1 of 5 invalid)", _wrong_signature),
+    Case(
+        "wrong_signature",
+        errors.SIGNATURE_INVALID,
+        "(bob, it_head) does not verify over the claims and its signed_at 2025-03-03T02:00:00Z (1 of 5 invalid)",
+        _wrong_signature,
+    ),
     Case("unknown_key", errors.KEY_UNKNOWN, "is not an approver key of the approval policy", _unknown_key),
     Case(
         "same_key_twice",
