@@ -4,7 +4,10 @@
 #                             both administrators, pinned at DIR/trust/root.json (ledger DIR/ledger);
 #                             the signed policy DIR/trust/policy.json; DIR/policy.yml, an inventory source
 #                             that names the policy file. Runs need OPSGATE_TRUST_ROOT=DIR/trust/root.json.
-#   approvals.sh token DIR OUT ACTION APP VERSION SHA256 ENV HOST[,HOST...] [CHANGE_ID]
+#   approvals.sh token DIR OUT ACTION APP VERSION SHA256 ENV HOST[,HOST...] [CHANGE_ID] [RULE]
+#                             RULE normal (default): the four core roles, plan filed 10 days ago;
+#                             rollback-good: a rollback under the class's rollback rule (the operations
+#                             director alone, plan filed now).
 # This is a demo root: production pins /etc/opsgate/trust.json made by its own administrators (docs/approvals.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,8 +38,16 @@ directory, roles = sys.argv[1], sys.argv[2:]
 approvers = [json.load(open(f"{directory}/keys/{name}.pub")) for name in [*roles, "requester"]]
 policy = {
     "approvers": approvers,
-    "classes": {"core_business": {"roles": dict.fromkeys(roles, 1)}},
+    "classes": {
+        "core_business": {
+            "roles": dict.fromkeys(roles, 1),
+            # Back to a release the host ledgers record good: one role, no lead time (docs/approvals.md).
+            "rollback": {"roles": {"ops_director": 1}, "min_lead_working_days": 0},
+        }
+    },
     "min_lead_working_days": 3,
+    # The scenarios file a plan 10 days back and sign it at once; a real policy keeps the default 24 h.
+    "plan_filed_slack_hours": 24 * 14,
     "timezone": "UTC",
     "max_window_hours": 24,
 }
@@ -54,15 +65,18 @@ PY
 
 token() {
     local dir=$1 out=$2 action=$3 app=$4 version=$5 sha=$6 env=$7 hosts=$8
-    local change=${9:-CHG-$action-$version}
-    local unsigned="$out.unsigned"
+    local change=${9:-CHG-$action-$version} rule=${10:-normal}
+    local unsigned="$out.unsigned" filed="-10 days" signers=("${roles[@]}")
+    if [ "$rule" = rollback-good ]; then
+        filed="-5 minutes" signers=(ops_director)
+    fi
     "${cli[@]}" request --change-id "$change" --system sample --system-class core_business --action "$action" \
         --app "$app" --version "$version" --artifact-sha256 "$sha" --env "$env" --hosts "$hosts" \
-        --plan-filed-at "$(date -u -d '-10 days' +%Y-%m-%dT%H:%M:%SZ)" \
+        --plan-filed-at "$(date -u -d "$filed" +%Y-%m-%dT%H:%M:%SZ)" \
         --not-before "$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)" --not-after "$(date -u -d '+20 hours' +%Y-%m-%dT%H:%M:%SZ)" \
         --requested-by requester --key "$dir/keys/requester.pem" --test-report TR-1 --acceptance-report AR-1 --out "$unsigned" >/dev/null 2>&1
     local current=$unsigned
-    for role in "${roles[@]}"; do
+    for role in "${signers[@]}"; do
         "${cli[@]}" sign --key "$dir/keys/$role.pem" --in "$current" --out "$out.$role" >/dev/null 2>&1
         current="$out.$role"
     done

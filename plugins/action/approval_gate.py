@@ -17,8 +17,9 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import canonical_json
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import ACTIONS, validate_claims
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import ACTIONS, KIND_EMERGENCY, format_timestamp, parse_timestamp, validate_claims
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import OUTCOMES, ConsumptionLedger
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.emergency import ratify_by
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import decode_token
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.freezes import freezes_at
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import (
@@ -29,7 +30,13 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt i
     write_receipt,
 )
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import RunScope, check_freeze_window, run_scope, verify_token
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import (
+    RunScope,
+    check_freeze_window,
+    freeze_applies,
+    run_scope,
+    verify_token,
+)
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "action": {"type": "str", "required": True, "choices": list(ACTIONS)},
@@ -102,6 +109,8 @@ class ActionModule(ActionBase):
                 record_it=not check_mode,
                 # A first use must not plan into a freeze; a resume only needs the freeze to be over (verify_token).
                 before_fresh=lambda: check_freeze_window(approval.claims, policy),
+                kind=approval.claims.kind,
+                incident_id=approval.claims.incident_id,
             )
             prune_receipts(policy.ledger_dir)
             write_receipt(policy.ledger_dir, identity, approval, run_id, check_mode)
@@ -123,6 +132,14 @@ class ActionModule(ActionBase):
             state = f"resumed by run {run_id}"
         else:
             state = f"consumed by run {run_id}"
+        # From when the run first consumed the token: a resume does not move the deadline.
+        ran_at = parse_timestamp(outcome.consumption.consumed_at, "consumed_at", errors.LEDGER_ERROR)
+        deadline = ratify_by(ran_at, policy) if summary["kind"] == KIND_EMERGENCY else None
+        if deadline is not None:
+            state += (
+                f"; EMERGENCY change for incident {summary['incident_id']}: a normal quorum must ratify it by "
+                f"{format_timestamp(deadline)}, and no normal change of {summary['app']} runs until then"
+            )
         # An allow-list of fields: the token and signature bytes never enter the result. ``changed`` stays
         # false: the recap counts changes to hosts, and this task changes none (``consumed`` says what it did).
         result.update(
@@ -141,6 +158,9 @@ class ActionModule(ActionBase):
             run_id=run_id,
             consumed=not check_mode,
             resumed=outcome.resumed,
+            kind=summary["kind"],
+            incident_id=summary["incident_id"],
+            ratify_by=format_timestamp(deadline) if deadline else None,
             msg=f"approval {summary['token_id']} for change {summary['change_id']} valid: {', '.join(summary['signer_roles'])} signed; {state}",
         )
         return result
@@ -150,7 +170,7 @@ class ActionModule(ActionBase):
         """Between batches: is a freeze covering this run's change in force now, by the policy as signed now?"""
         receipt = receipt_of_this_run(token, policy)
         claims = validate_claims(decode_token(token, policy.max_document_bytes).claims)
-        frozen = freezes_at(policy.freezes, now, claims.system, claims.system_class)
+        frozen = freezes_at(policy.freezes, now, claims.system, claims.system_class) if freeze_applies(claims, policy) else ()
         result.update(
             changed=False,
             token_id=receipt.token_id,

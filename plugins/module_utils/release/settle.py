@@ -13,7 +13,7 @@ from .backup import restore_backup
 from .layout import Layout, LayoutError, current_release, locked, present_releases, read_marker, switch_current
 from .ledger import FAILED, GOOD, ROLLED_BACK, LedgerEntry, append_entry, last_entry, latest_states, read_ledger
 from .retention import plan_retention
-from .rollback_target import select_target
+from .rollback_target import NoRollbackTarget, select_target
 from .service import ServiceDefinition, restart
 from .stage import ReleaseIdentity, backup_of_this_deploy
 
@@ -130,6 +130,12 @@ def rollback_release(base_dir: str, identity: ReleaseIdentity, target: str | Non
     entries = read_ledger(layout.ledger)
     current = current_release(layout)
     chosen = select_target(entries, current, present_releases(layout), target)
+    # The approval names a version and artifact: the host goes back to that good release or nowhere.
+    if (chosen.version, chosen.artifact_sha256) != (identity.version, identity.artifact_sha256):
+        raise NoRollbackTarget(
+            f"the rollback target here is {chosen.release_id} (version {chosen.version}, sha256 {chosen.artifact_sha256}), "
+            f"the approval is for version {identity.version} (sha256 {identity.artifact_sha256})"
+        )
     backup = _backup_for_return_to(entries, layout, chosen.release_id)
     result: dict[str, Any] = {
         "changed": True,

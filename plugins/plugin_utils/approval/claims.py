@@ -15,6 +15,11 @@ from . import errors
 from .identity import check_host_name, check_person_name, shown
 
 ACTIONS = ("deploy", "gray_release", "rollback")
+# normal: the class's roles and lead time. emergency: the policy's emergency roles, no lead time, an
+# incident id; it must be ratified afterwards. ratification: a normal quorum's approval, after the
+# fact, of one emergency token; it changes no host.
+KIND_NORMAL, KIND_EMERGENCY, KIND_RATIFICATION = "normal", "emergency", "ratification"
+KINDS = (KIND_NORMAL, KIND_EMERGENCY, KIND_RATIFICATION)
 CLAIM_KEYS = (
     "token_id",
     "change_id",
@@ -33,6 +38,8 @@ CLAIM_KEYS = (
     "requested_at",
     "reports",
 )
+# Absent means a normal change, so tokens from before emergencies existed keep their meaning.
+OPTIONAL_CLAIM_KEYS = ("kind", "incident_id", "ratifies")
 REPORT_KEYS = ("test", "acceptance")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
@@ -62,6 +69,9 @@ class Claims:
     # When opsgate-approval request made the request: the requester's clock, signed with their key.
     requested_at: datetime
     reports: dict[str, str]
+    kind: str = KIND_NORMAL
+    incident_id: str | None = None
+    ratifies: str | None = None
 
 
 def new_token_id() -> str:
@@ -104,12 +114,32 @@ def validate_hosts(value: Any, path: str, code: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _kind_claims(claims: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """An emergency names its incident; a ratification names the emergency token; a normal change neither."""
+    kind = claims.get("kind", KIND_NORMAL)
+    if kind not in KINDS:
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims.kind must be one of {', '.join(KINDS)}, got {shown(kind)}")
+    incident_id = _text(claims, "incident_id") if "incident_id" in claims else None
+    ratifies = claims.get("ratifies")
+    if ratifies is not None and (not isinstance(ratifies, str) or not _TOKEN_ID.fullmatch(ratifies)):
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims.ratifies must be the token id of an emergency approval, got {shown(ratifies)}")
+    if kind == KIND_EMERGENCY and incident_id is None:
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, "claims.incident_id is required for an emergency change: name the incident it answers")
+    if kind == KIND_RATIFICATION and ratifies is None:
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, "claims.ratifies is required for a ratification: the token id of the emergency it approves")
+    if kind != KIND_RATIFICATION and ratifies is not None:
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims.ratifies is only for kind ratification, this token is kind {kind}")
+    if kind == KIND_NORMAL and incident_id is not None:
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, "claims.incident_id is only for emergency changes and their ratifications")
+    return kind, incident_id, ratifies
+
+
 def validate_claims(claims: dict[str, Any]) -> Claims:
     """Check the shape of every claim; the error names the claim (key path) and the value."""
     missing = [key for key in CLAIM_KEYS if key not in claims]
     if missing:
         raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims lack {', '.join(missing)}")
-    unknown = sorted(set(claims) - set(CLAIM_KEYS))
+    unknown = sorted(set(claims) - set(CLAIM_KEYS) - set(OPTIONAL_CLAIM_KEYS))
     if unknown:
         raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims have unknown keys {', '.join(unknown)}")
     token_id = claims["token_id"]
@@ -132,7 +162,11 @@ def validate_claims(claims: dict[str, Any]) -> Claims:
         ref = reports[key]
         if not isinstance(ref, str) or not ref.strip():
             raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims.reports.{key} must name the {key} report, got {ref!r}")
+    kind, incident_id, ratifies = _kind_claims(claims)
     return Claims(
+        kind=kind,
+        incident_id=incident_id,
+        ratifies=ratifies,
         token_id=token_id,
         change_id=_text(claims, "change_id"),
         system=_text(claims, "system"),

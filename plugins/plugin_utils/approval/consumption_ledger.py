@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from . import errors
-from .claims import format_timestamp
+from .claims import KIND_EMERGENCY, KIND_NORMAL, format_timestamp
 from .file_safety import check_directory, check_file
 
 LEDGER_FILE = "consumed.jsonl"
@@ -60,6 +60,19 @@ class Consumption:
     hosts: tuple[str, ...]
     owner: RunOwner | None
     sequence: int
+    kind: str = KIND_NORMAL
+    incident_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Ratification:
+    """A normal quorum's approval, after the fact, of the run an emergency token started."""
+
+    emergency_token_id: str
+    token_id: str
+    token_sha256: str
+    change_id: str
+    ratified_at: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,8 @@ class ConsumeOutcome:
 class _State:
     consumptions: list[Consumption]
     finished: dict[tuple[str, str], str]
+    # emergency token id -> its ratification
+    ratified: dict[str, Ratification]
 
 
 def process_start_time(pid: int) -> str:
@@ -128,11 +143,12 @@ class ConsumptionLedger:
             with open(self.path, encoding="utf-8") as handle:
                 lines = handle.read().splitlines()
         except FileNotFoundError:
-            return _State([], {})
+            return _State([], {}, {})
         except (OSError, UnicodeDecodeError) as exc:
             raise errors.ApprovalError(errors.LEDGER_ERROR, f"cannot read ledger {self.path}: {exc}") from None
         consumptions: list[Consumption] = []
         finished: dict[tuple[str, str], str] = {}
+        ratified: dict[str, Ratification] = {}
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -144,6 +160,16 @@ class ConsumptionLedger:
                     key = (str(data["token_id"]), str(data["run_id"]))
                     if finished.get(key, "succeeded") == "succeeded":
                         finished[key] = str(data["outcome"])
+                    continue
+                if event == "ratified":
+                    emergency = str(data["token_id"])
+                    ratified[emergency] = Ratification(
+                        emergency,
+                        str(data["ratification_token_id"]),
+                        str(data["ratification_sha256"]),
+                        str(data["change_id"]),
+                        str(data["ratified_at"]),
+                    )
                     continue
                 owner = data.get("owner")
                 consumptions.append(
@@ -159,6 +185,8 @@ class ConsumptionLedger:
                         hosts=tuple(str(host) for host in data.get("hosts", [])),
                         owner=RunOwner(str(owner["controller"]), int(owner["pid"]), str(owner["start_time"])) if owner else None,
                         sequence=number,
+                        kind=str(data.get("kind", KIND_NORMAL)),
+                        incident_id=str(data["incident_id"]) if data.get("incident_id") is not None else None,
                     )
                 )
                 if event == "legacy":
@@ -166,7 +194,7 @@ class ConsumptionLedger:
                     finished[(str(data["token_id"]), str(data["run_id"]))] = "unknown (ledger written by an earlier version)"
             except (ValueError, KeyError, TypeError):
                 raise self._unreadable(number) from None
-        return _State(consumptions, finished)
+        return _State(consumptions, finished, ratified)
 
     def _append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, sort_keys=True) + "\n"
@@ -190,6 +218,82 @@ class ConsumptionLedger:
         return errors.ApprovalError(
             errors.REPLAYED, f"token {record.token_id} (change {record.change_id}) was consumed at {record.consumed_at}; {why}; a token is single-use"
         )
+
+    @staticmethod
+    def _unratified(state: _State, app: str | None) -> list[Consumption]:
+        return [
+            record
+            for record in state.consumptions
+            if record.kind == KIND_EMERGENCY and record.token_id not in state.ratified and (app is None or record.app == app)
+        ]
+
+    def unratified(self, app: str | None = None) -> list[Consumption]:
+        """Emergency runs no ratification has approved yet, oldest first; all apps when ``app`` is None."""
+        with self._locked(exclusive=False):
+            return self._unratified(self._read(), app)
+
+    @staticmethod
+    def _refuse_while_unratified(waiting: list[Consumption], app: str) -> None:
+        if not waiting:
+            return
+        first = waiting[0]
+        more = f" (and {len(waiting) - 1} more)" if len(waiting) > 1 else ""
+        raise errors.ApprovalError(
+            errors.UNRATIFIED_EMERGENCY,
+            f"emergency change {first.change_id} of {app} in {first.env} (token {first.token_id}, incident {first.incident_id}) ran at "
+            f"{first.consumed_at} and is not ratified yet{more}: a normal quorum ratifies it (opsgate-approval ratify) before the next normal change",
+        )
+
+    def ratify(
+        self,
+        emergency_token_id: str,
+        token_id: str,
+        token_sha256: str,
+        change_id: str,
+        app: str,
+        env: str,
+        hosts: tuple[str, ...],
+        now: datetime,
+    ) -> Consumption:
+        """Record that ``token_id`` (a verified ratification) approves the emergency run of ``emergency_token_id``."""
+        with self._locked(exclusive=True):
+            state = self._read()
+            emergency = self._first(state, emergency_token_id)
+            if emergency is None or emergency.kind != KIND_EMERGENCY:
+                raise errors.ApprovalError(
+                    errors.RATIFICATION_INVALID,
+                    f"token {emergency_token_id} is not an emergency change this controller ran: nothing to ratify",
+                )
+            done = state.ratified.get(emergency_token_id)
+            if done is not None:
+                raise errors.ApprovalError(
+                    errors.RATIFICATION_INVALID, f"emergency {emergency_token_id} was ratified at {done.ratified_at} by token {done.token_id}"
+                )
+            used = self._first(state, token_id) is not None or any(item.token_id == token_id for item in state.ratified.values())
+            if used:
+                raise errors.ApprovalError(errors.REPLAYED, f"token {token_id} was used before; a token is single-use")
+            for name, approved, ran in (("app", app, emergency.app), ("env", env, emergency.env)):
+                if approved != ran:
+                    raise errors.ApprovalError(
+                        errors.RATIFICATION_INVALID, f"{name} differs: the ratification names {approved!r}, the emergency run changed {ran!r}"
+                    )
+            if set(hosts) != set(emergency.hosts):
+                raise errors.ApprovalError(
+                    errors.RATIFICATION_INVALID,
+                    f"hosts differ: the ratification names {len(set(hosts))} hosts, the emergency run changed {len(set(emergency.hosts))}: "
+                    "a ratification approves exactly what ran",
+                )
+            self._append(
+                {
+                    "event": "ratified",
+                    "token_id": emergency_token_id,
+                    "ratification_token_id": token_id,
+                    "ratification_sha256": token_sha256,
+                    "change_id": change_id,
+                    "ratified_at": format_timestamp(now),
+                }
+            )
+            return emergency
 
     def check_unused(self, token_id: str) -> None:
         """Raise REPLAYED if the token was ever consumed; read-only (the CLI's --check-ledger)."""
@@ -236,6 +340,8 @@ class ConsumptionLedger:
         owner: RunOwner,
         record_it: bool = True,
         before_fresh: Callable[[], None] | None = None,
+        kind: str = KIND_NORMAL,
+        incident_id: str | None = None,
     ) -> ConsumeOutcome:
         """Record the token as used by ``run_id``, or resume that run if the resume rule allows it.
 
@@ -248,6 +354,10 @@ class ConsumptionLedger:
             if existing is not None:
                 self._check_resume(state, existing, token_sha256, run_id, fingerprint, owner)
                 return ConsumeOutcome(existing, resumed=True)
+            if any(item.token_id == token_id for item in state.ratified.values()):
+                raise errors.ApprovalError(errors.REPLAYED, f"token {token_id} ratified an emergency change; a token is single-use")
+            if kind == KIND_NORMAL:
+                self._refuse_while_unratified(self._unratified(state, app), app)
             if before_fresh is not None:
                 before_fresh()
             record = {
@@ -263,10 +373,24 @@ class ConsumptionLedger:
                 "hosts": list(hosts),
                 "owner": {"controller": owner.controller, "pid": owner.pid, "start_time": owner.start_time},
             }
+            if kind != KIND_NORMAL:
+                record.update(kind=kind, incident_id=incident_id)
             if record_it:
                 self._append(record)
             consumption = Consumption(
-                token_id, token_sha256, change_id, run_id, record["consumed_at"], fingerprint, app, env, tuple(hosts), owner, len(state.consumptions) + 1
+                token_id,
+                token_sha256,
+                change_id,
+                run_id,
+                record["consumed_at"],
+                fingerprint,
+                app,
+                env,
+                tuple(hosts),
+                owner,
+                len(state.consumptions) + 1,
+                kind=kind,
+                incident_id=incident_id,
             )
             return ConsumeOutcome(consumption, resumed=False)
 

@@ -54,11 +54,16 @@ _TOP_KEYS = {
     "clock_leeway_seconds",
     "plan_filed_slack_hours",
     "freezes",
+    "emergency",
 }
 _DOCUMENT_KEYS = {"_type", "version", "expires"}
 _APPROVER_KEYS = {"keyid", "owner", "role", "public_key"}
 _RETIRED_KEYS = {"keyid", "owner", "role", "retired_on", "reason"}
-_CLASS_KEYS = {"roles", "min_lead_working_days", "description"}
+_CLASS_KEYS = {"roles", "min_lead_working_days", "description", "rollback"}
+_ROLLBACK_KEYS = {"roles", "min_lead_working_days"}
+_EMERGENCY_KEYS = {"roles", "max_window_hours", "allowed_during_freeze", "ratify_within_working_days", "description"}
+DEFAULT_EMERGENCY_WINDOW_HOURS = 4
+DEFAULT_RATIFY_WITHIN_WORKING_DAYS = 2
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
 _KEYID = re.compile(r"[0-9a-f]{32}")
 
@@ -85,10 +90,30 @@ class RetiredKey:
 
 
 @dataclass(frozen=True)
+class RollbackRule:
+    """A rollback returns to a release the host ledgers record as good (the hosts refuse any other),
+    so a class may let it through with fewer roles and a shorter lead time."""
+
+    roles: dict[str, int]
+    min_lead_working_days: int
+
+
+@dataclass(frozen=True)
 class SystemClass:
     name: str
     roles: dict[str, int]
     min_lead_working_days: int
+    rollback: RollbackRule | None = None
+
+
+@dataclass(frozen=True)
+class EmergencyRule:
+    """Who may approve a change that cannot wait, for how long, and how soon a normal quorum must ratify it."""
+
+    roles: dict[str, int]
+    max_window_hours: int
+    allowed_during_freeze: bool
+    ratify_within_working_days: int
 
 
 @dataclass(frozen=True)
@@ -109,6 +134,8 @@ class Policy:
     sha256: str = ""
     max_document_bytes: int = 1024 * 1024
     freezes: tuple[Freeze, ...] = ()
+    # None: the policy allows no emergency change.
+    emergency: EmergencyRule | None = None
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -210,15 +237,54 @@ def _classes(value: Any, path: str, default_lead: int) -> dict[str, SystemClass]
         if not isinstance(spec, dict):
             raise _fail(class_path, f"must be a mapping with roles, got {type(spec).__name__}")
         _unknown(spec, _CLASS_KEYS, class_path)
-        roles = spec.get("roles")
-        if not isinstance(roles, dict) or not roles:
-            raise _fail(f"{class_path}.roles", f"must map at least one role to its threshold, got {roles!r}")
-        thresholds = {_name(role, f"{class_path}.roles.{role}"): _integer(count, f"{class_path}.roles.{role}", 1) for role, count in roles.items()}
-        if REQUESTER_ROLE in thresholds:
-            raise _fail(f"{class_path}.roles.{REQUESTER_ROLE}", "the requester proves who asked; the role cannot approve")
+        thresholds = _roles(spec.get("roles"), f"{class_path}.roles")
         lead = spec.get("min_lead_working_days", default_lead)
-        classes[name] = SystemClass(name, thresholds, _integer(lead, f"{class_path}.min_lead_working_days", 0))
+        class_lead = _integer(lead, f"{class_path}.min_lead_working_days", 0)
+        classes[name] = SystemClass(name, thresholds, class_lead, _rollback_rule(spec.get("rollback"), f"{class_path}.rollback", class_lead))
     return classes
+
+
+def _roles(value: Any, path: str) -> dict[str, int]:
+    if not isinstance(value, dict) or not value:
+        raise _fail(path, f"must map at least one role to its threshold, got {value!r}")
+    thresholds = {_name(role, f"{path}.{role}"): _integer(count, f"{path}.{role}", 1) for role, count in value.items()}
+    if REQUESTER_ROLE in thresholds:
+        raise _fail(f"{path}.{REQUESTER_ROLE}", "the requester proves who asked; the role cannot approve")
+    return thresholds
+
+
+def _rollback_rule(value: Any, path: str, class_lead: int) -> RollbackRule | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _fail(path, f"must be a mapping with roles and min_lead_working_days, got {type(value).__name__}")
+    _unknown(value, _ROLLBACK_KEYS, path)
+    if "roles" not in value:
+        raise _fail(path, "lacks roles: the roles that approve a rollback to a release recorded good")
+    # A shorter lead time must be written down; without it the class's lead time holds.
+    lead = _integer(value.get("min_lead_working_days", class_lead), f"{path}.min_lead_working_days", 0)
+    return RollbackRule(_roles(value["roles"], f"{path}.roles"), lead)
+
+
+def _emergency(value: Any, path: str) -> EmergencyRule | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _fail(path, f"must be a mapping with roles, got {type(value).__name__}")
+    _unknown(value, _EMERGENCY_KEYS, path)
+    if "roles" not in value:
+        raise _fail(path, "lacks roles: the roles that approve an emergency change (e.g. it_head and ops_director)")
+    during_freeze = value.get("allowed_during_freeze", False)
+    if not isinstance(during_freeze, bool):
+        raise _fail(f"{path}.allowed_during_freeze", f"must be true or false, got {during_freeze!r}")
+    return EmergencyRule(
+        roles=_roles(value["roles"], f"{path}.roles"),
+        max_window_hours=_integer(value.get("max_window_hours", DEFAULT_EMERGENCY_WINDOW_HOURS), f"{path}.max_window_hours", 1),
+        allowed_during_freeze=during_freeze,
+        ratify_within_working_days=_integer(
+            value.get("ratify_within_working_days", DEFAULT_RATIFY_WITHIN_WORKING_DAYS), f"{path}.ratify_within_working_days", 0
+        ),
+    )
 
 
 def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
@@ -261,6 +327,7 @@ def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
         ledger_dir=ledger_dir,
         min_lead_working_days=min_lead,
         freezes=parse_freezes(raw.get("freezes"), f"{path}.freezes", timezone, classes),
+        emergency=_emergency(raw.get("emergency"), f"{path}.emergency"),
         source=raw,
     )
 

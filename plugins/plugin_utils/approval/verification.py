@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .canonical import approval_signature_payload
-from .claims import ACTIONS, Claims, format_timestamp, validate_claims, validate_hosts
+from .claims import ACTIONS, KIND_EMERGENCY, KIND_RATIFICATION, Claims, format_timestamp, validate_claims, validate_hosts
 from .envelope import Envelope, decode_token, token_digest
 from .freezes import freezes_at, freezes_overlapping
 from .identity import identity_key, shown
@@ -136,6 +136,9 @@ class VerifiedApproval:
             "requester": {"keyid": self.requester.keyid, "owner": self.requester.owner, "signed_at": format_timestamp(self.requester.signed_at)},
             "signer_roles": sorted({s.role for s in self.signers}),
             "verified_at": format_timestamp(self.verified_at),
+            "kind": claims.kind,
+            "incident_id": claims.incident_id,
+            "ratifies": claims.ratifies,
         }
 
 
@@ -273,25 +276,46 @@ def _check_signers(claims: Claims, signers: list[Approver]) -> tuple[Approver, l
     return requester, approvers
 
 
-def _check_roles(claims: Claims, approvers: list[Approver], policy: Policy) -> int:
+def _required_roles(claims: Claims, policy: Policy) -> tuple[dict[str, int], int, str]:
+    """The roles that must sign, the lead time in working days, and what the rule is called in messages."""
     system_class = policy.classes.get(claims.system_class)
     if system_class is None:
         raise errors.ApprovalError(
             errors.CLASS_UNKNOWN, f"system_class {claims.system_class!r} is not in opsgate_approval_policy.classes ({', '.join(sorted(policy.classes))})"
         )
+    if claims.kind == KIND_EMERGENCY:
+        if policy.emergency is None:
+            raise errors.ApprovalError(
+                errors.EMERGENCY_NOT_ALLOWED,
+                f"the token is an emergency change (incident {shown(claims.incident_id)}) but approval policy version {policy.version} "
+                "has no emergency section: this policy allows no emergency change",
+            )
+        return policy.emergency.roles, 0, f"emergency changes to {claims.system_class}"
+    if claims.kind == KIND_RATIFICATION:
+        # After the fact: the normal quorum, and no lead time, since the change already happened.
+        return system_class.roles, 0, f"ratifying changes to {claims.system_class}"
+    if claims.action == "rollback" and system_class.rollback is not None:
+        # The hosts roll back only to the approved release if their ledger records it good (release_revert).
+        rule = system_class.rollback
+        return rule.roles, rule.min_lead_working_days, f"rollbacks of {claims.system_class} systems to a release recorded good"
+    return system_class.roles, system_class.min_lead_working_days, f"changes to {claims.system_class} systems"
+
+
+def _check_roles(claims: Claims, approvers: list[Approver], policy: Policy) -> int:
+    roles, lead, rule = _required_roles(claims, policy)
     counts: dict[str, int] = {}
     for approver in approvers:
         counts[approver.role] = counts.get(approver.role, 0) + 1
-    for role, needed in sorted(system_class.roles.items()):
+    for role, needed in sorted(roles.items()):
         have = counts.get(role, 0)
         if have == 0:
             raise errors.ApprovalError(
                 errors.ROLE_MISSING,
-                f"role {role} must approve changes to {claims.system_class} systems but has not signed (signed: {', '.join(sorted(counts)) or 'none'})",
+                f"role {role} must approve {rule} but has not signed (signed: {', '.join(sorted(counts)) or 'none'})",
             )
         if have < needed:
-            raise errors.ApprovalError(errors.THRESHOLD_NOT_MET, f"role {role} needs {needed} signatures for {claims.system_class}, has {have}")
-    return system_class.min_lead_working_days
+            raise errors.ApprovalError(errors.THRESHOLD_NOT_MET, f"role {role} needs {needed} signatures for {rule}, has {have}")
+    return lead
 
 
 def _check_window(claims: Claims, policy: Policy, now: datetime) -> None:
@@ -300,10 +324,11 @@ def _check_window(claims: Claims, policy: Policy, now: datetime) -> None:
             errors.WINDOW_INVALID, f"not_after {format_timestamp(claims.not_after)} is not after not_before {format_timestamp(claims.not_before)}"
         )
     length = claims.not_after - claims.not_before
-    if length > timedelta(hours=policy.max_window_hours):
-        raise errors.ApprovalError(
-            errors.WINDOW_TOO_LONG, f"window {length.total_seconds() / 3600:g} h is longer than max_window_hours {policy.max_window_hours:g}"
-        )
+    limit, limit_name = float(policy.max_window_hours), "max_window_hours"
+    if claims.kind == KIND_EMERGENCY and policy.emergency is not None:
+        limit, limit_name = float(policy.emergency.max_window_hours), "emergency.max_window_hours"
+    if length > timedelta(hours=limit):
+        raise errors.ApprovalError(errors.WINDOW_TOO_LONG, f"window {length.total_seconds() / 3600:g} h is longer than {limit_name} {limit:g}")
     leeway = timedelta(seconds=policy.clock_leeway_seconds)
     if now < claims.not_before - leeway:
         raise errors.ApprovalError(
@@ -355,7 +380,16 @@ def _check_lead_time(claims: Claims, policy: Policy, required: int, first: tuple
     return counted, counted_from
 
 
+def freeze_applies(claims: Claims, policy: Policy) -> bool:
+    """A ratification changes no host; an emergency passes a freeze only where the policy says so."""
+    if claims.kind == KIND_RATIFICATION:
+        return False
+    return not (claims.kind == KIND_EMERGENCY and policy.emergency is not None and policy.emergency.allowed_during_freeze)
+
+
 def _check_not_frozen(claims: Claims, policy: Policy, now: datetime) -> None:
+    if not freeze_applies(claims, policy):
+        return
     frozen = freezes_at(policy.freezes, now, claims.system, claims.system_class)
     if frozen:
         raise errors.ApprovalError(
@@ -365,6 +399,8 @@ def _check_not_frozen(claims: Claims, policy: Policy, now: datetime) -> None:
 
 def check_freeze_window(claims: Claims, policy: Policy) -> None:
     """Refuse a window that overlaps a freeze covering this change: checked before a token is consumed."""
+    if not freeze_applies(claims, policy):
+        return
     overlapping = freezes_overlapping(policy.freezes, claims.not_before, claims.not_after, claims.system, claims.system_class)
     if overlapping:
         names = "; ".join(freeze.describe() for freeze in overlapping)
@@ -427,6 +463,12 @@ def verify_token(
     lead, counted_from = _check_lead_time(claims, policy, required_lead, timed[0])
     signed_at = {signer.keyid: moment for moment, signer in timed}
     if scope is not None:
+        if claims.kind == KIND_RATIFICATION:
+            raise errors.ApprovalError(
+                errors.KIND_MISMATCH,
+                f"token {claims.token_id} ratifies emergency {claims.ratifies} after the fact and changes no host: "
+                "record it with opsgate-approval ratify, not with a playbook",
+            )
         check_scope(claims, scope)
     digest = token_digest(token)
     if ledger is not None:

@@ -61,7 +61,47 @@ def select(records: Iterable[Mapping[str, Any]], run_filter: RunFilter) -> list[
     return [record for record in records if run_filter.matches(record)]
 
 
+def unratified_emergencies(records: Iterable[Mapping[str, Any]], now: str) -> list[dict[str, Any]]:
+    """Emergency runs (approval kind emergency, token consumed) that no ratification record names, oldest first.
+
+    ``now`` is a UTC timestamp in the archive's format; an entry past its ``ratify_by`` is ``overdue``.
+    """
+    ratified: set[str] = set()
+    emergencies: dict[str, Mapping[str, Any]] = {}
+    for record in records:
+        ratifies = record.get("ratifies")
+        if record.get("kind") == "ratification" and isinstance(ratifies, Mapping) and ratifies.get("token_id"):
+            ratified.add(str(ratifies["token_id"]))
+            continue
+        approval = record.get("approval")
+        if isinstance(approval, Mapping) and approval.get("kind") == "emergency" and approval.get("consumed") and approval.get("token_id"):
+            # A resumed run has a second record: the first is when the emergency ran.
+            emergencies.setdefault(str(approval["token_id"]), record)
+    waiting = []
+    for token_id, record in emergencies.items():
+        if token_id in ratified:
+            continue
+        approval = record["approval"]
+        deadline = approval.get("ratify_by")
+        waiting.append(
+            {
+                "token_id": token_id,
+                "run_id": record.get("run_id"),
+                "ran_at": record.get("started"),
+                "app": record.get("app"),
+                "env": record.get("env"),
+                "change_id": approval.get("change_id") or record.get("change_id"),
+                "incident_id": approval.get("incident_id"),
+                "ratify_by": deadline,
+                "overdue": bool(deadline) and str(deadline) < now,
+            }
+        )
+    return sorted(waiting, key=lambda item: str(item["ran_at"]))
+
+
 def run_kind(record: Mapping[str, Any]) -> str:
     """What the run was, from the playbook's file name: preflight, deploy, gray_release, rollback or other."""
+    if record.get("kind") == "ratification":
+        return "ratification"
     name = str(record.get("playbook") or "").rsplit("/", 1)[-1].removesuffix(".yml").removesuffix(".yaml")
     return name or "unknown"

@@ -37,7 +37,22 @@ COLLECTION = "opsgate.release."
 TASK_ARGS = ("app", "version", "change_id", "release_id", "mode", "event", "target_release_id")
 
 # Fields of the approval_gate result an auditor needs; never the token itself.
-_APPROVAL_FIELDS = ("token_id", "token_sha256", "change_id", "system_class", "signer_roles", "signers", "hosts", "not_after", "consumed", "resumed")
+_APPROVAL_FIELDS = (
+    "token_id",
+    "token_sha256",
+    "change_id",
+    "system_class",
+    "signer_roles",
+    "signers",
+    "hosts",
+    "not_after",
+    "consumed",
+    "resumed",
+    "kind",
+    "incident_id",
+    "ratify_by",
+    "outcome",
+)
 _PREFLIGHT_FIELDS = ("ready", "not_ready", "report_dir")
 
 
@@ -273,7 +288,9 @@ def _gate_of(action: str, event: TaskEvent) -> str | None:
 
 
 def _approval_gate(recorder: RunRecorder, entry: HostEntry, event: TaskEvent) -> None:
-    recorder.approval = {key: copy.deepcopy(event.result[key]) for key in _APPROVAL_FIELDS if key in event.result}
+    # The gate runs again to check a freeze and to finish the run: those results add to the first, never replace it.
+    found = {key: copy.deepcopy(event.result[key]) for key in _APPROVAL_FIELDS if key in event.result}
+    recorder.approval = {**(recorder.approval or {}), **found}
 
 
 def _preflight_evaluate(recorder: RunRecorder, entry: HostEntry, event: TaskEvent) -> None:

@@ -198,6 +198,22 @@ def test_rollback_restores_the_backup_taken_when_the_target_was_left(dirs, tmp_p
     assert "a host with a single release cannot roll back" in refusal
 
 
+def test_rollback_refuses_on_the_host_when_the_approved_release_is_not_the_good_target(dirs):
+    base, artifacts = dirs
+    first = _deploy(base, artifacts, "1.0.0")
+    second = _deploy(base, artifacts, "2.0.0")
+    from ansible_collections.opsgate.release.plugins.module_utils.release.rollback_target import NoRollbackTarget
+    from ansible_collections.opsgate.release.plugins.module_utils.release.stage import ReleaseIdentity
+
+    before = read_ledger(Layout(base).ledger)
+    # Approved: 0.9.0, which this host never ran; the good target here is 1.0.0.
+    identity = ReleaseIdentity(first, "app", "0.9.0", "ab" * 32, "CHG-RB", "apv-rb", "tester")
+    with pytest.raises(NoRollbackTarget, match=r"the approval is for version 0\.9\.0"):
+        rollback_release(base, identity, None)
+    assert current_release(Layout(base)) == second
+    assert read_ledger(Layout(base).ledger) == before
+
+
 def test_command_mode_runs_without_systemd_and_restarts_the_process(tmp_path):
     run_dir = str(tmp_path / "run")
     service = ServiceDefinition.from_dict({"type": "command", "name": "sleeper", "start": "sleep 60", "stop_timeout": 5})

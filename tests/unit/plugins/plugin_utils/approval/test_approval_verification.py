@@ -152,7 +152,7 @@ CASES = [
         "role risk_compliance must approve changes to core_business systems but has not signed (signed: business_head, it_head, ops_director)",
         lambda k, t: Attempt(k.token(owners=("alice", "bob", "dave")), k.policy()),
     ),
-    Case("threshold_not_met", errors.THRESHOLD_NOT_MET, "role it_head needs 2 signatures for core_business, has 1", _threshold),
+    Case("threshold_not_met", errors.THRESHOLD_NOT_MET, "role it_head needs 2 signatures for changes to core_business systems, has 1", _threshold),
     Case("requester_self_approval", errors.REQUESTER_SIGNED, "the requester carol signed as risk_compliance", _requester_also_approves),
     Case(
         "requester_typed_not_proven",

@@ -88,3 +88,44 @@ def test_report_md_and_html(archive: Path) -> None:
     assert page.startswith("<!DOCTYPE html>") and "apv-0123456789abcdef" in page
     unknown = _cli("report", "--change", "CHG-0", cwd=archive.parent)
     assert unknown.returncode == 1 and "CHG-0" in unknown.stderr
+
+
+def _emergency_record(run_id: str, token_id: str, started: str, ratify_by: str, consumed: bool = True) -> dict[str, object]:
+    approval = {"token_id": token_id, "change_id": f"CHG-{token_id}", "kind": "emergency", "incident_id": "INC-7", "consumed": consumed, "ratify_by": ratify_by}
+    return {"run_id": run_id, "started": started, "ended": started, "status": "success", "app": "accounts-api", "approval": approval, "hosts": {}}
+
+
+def test_report_unratified_lists_emergencies_until_a_ratification_names_them(tmp_path: Path) -> None:
+    directory = tmp_path / "archive"
+    write_record(str(directory), _emergency_record("run-old-0001", "apv-emergency-old", "2025-03-07T12:00:00Z", "2025-03-11T15:59:59Z"))
+    write_record(str(directory), _emergency_record("run-new-0001", "apv-emergency-new", "2199-01-01T12:00:00Z", "2199-01-05T15:59:59Z"))
+    write_record(str(directory), _emergency_record("run-check-0001", "apv-emergency-chk", "2025-03-08T12:00:00Z", "2025-03-12T15:59:59Z", consumed=False))
+    listed = _cli("--archive-dir", str(directory), "report", "--unratified", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    waiting = json.loads(listed.stdout)
+    assert [(item["token_id"], item["overdue"]) for item in waiting] == [("apv-emergency-old", True), ("apv-emergency-new", False)]
+    text = _cli("--archive-dir", str(directory), "report", "--unratified", cwd=tmp_path)
+    assert "apv-emergency-old" in text.stdout
+    assert "OVERDUE" in text.stdout
+    assert "INC-7" in text.stdout
+
+    ratification = {
+        "run_id": "ratification-apv-ratify-01",
+        "kind": "ratification",
+        "started": "2025-03-12T09:00:00Z",
+        "ended": "2025-03-12T09:00:00Z",
+        "status": "success",
+        "ratifies": {"token_id": "apv-emergency-old"},
+        "hosts": {},
+    }
+    write_record(str(directory), ratification)
+    after = json.loads(_cli("--archive-dir", str(directory), "report", "--unratified", "--json", cwd=tmp_path).stdout)
+    assert [item["token_id"] for item in after] == ["apv-emergency-new"]
+    kinds = _cli("--archive-dir", str(directory), "list", cwd=tmp_path).stdout
+    assert "ratification" in kinds
+
+
+def test_report_needs_a_change_or_unratified(tmp_path: Path) -> None:
+    done = _cli("--archive-dir", str(tmp_path), "report", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--change" in done.stderr
