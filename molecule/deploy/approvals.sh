@@ -7,7 +7,7 @@
 #   approvals.sh token DIR OUT ACTION APP VERSION SHA256 ENV HOST[,HOST...] [CHANGE_ID] [RULE]
 #                             RULE normal (default): the four core roles, plan filed 10 days ago;
 #                             rollback-good: a rollback under the class's rollback rule (the operations
-#                             director alone, plan filed now).
+#                             director alone, plan filed two hours ago).
 # This is a demo root: production pins /etc/opsgate/trust.json made by its own administrators (docs/approvals.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -68,7 +68,7 @@ token() {
     local change=${9:-CHG-$action-$version} rule=${10:-normal}
     local unsigned="$out.unsigned" filed="-10 days" signers=("${roles[@]}")
     if [ "$rule" = rollback-good ]; then
-        filed="-5 minutes" signers=(ops_director)
+        filed="-2 hours" signers=(ops_director)
     fi
     "${cli[@]}" request --change-id "$change" --system sample --system-class core_business --action "$action" \
         --app "$app" --version "$version" --artifact-sha256 "$sha" --env "$env" --hosts "$hosts" \

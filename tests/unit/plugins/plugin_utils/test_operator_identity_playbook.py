@@ -71,7 +71,9 @@ class Controller:
             str(PLAYBOOK_BIN), "-i", str(self.root / "hosts.json"), "-i", str(self.root / "approvals/policy.yml"), "playbooks/deploy.yml",
             "-e", f"opsgate_approval_token=@{token}", "-e", f"app_version={version}", "-e", f"app_sha256={self.sha[version]}", *args,
             env={"OPSGATE_TRUST_ROOT": str(self.root / "approvals/trust/root.json"), "OPSGATE_ARCHIVE_DIR": str(self.root / "archive"),
-                 "USER": "mallory", "LOGNAME": "mallory", "ANSIBLE_NOCOLOR": "1", **(env or {})},
+                 "USER": "mallory", "LOGNAME": "mallory", "ANSIBLE_NOCOLOR": "1",
+                 # With USER=mallory, "~" would name a user who does not exist: keep Ansible's temp out of the checkout.
+                 "ANSIBLE_REMOTE_TMP": str(self.root / "remote-tmp"), "ANSIBLE_LOCAL_TEMP": str(self.root / "local-tmp"), **(env or {})},
         )  # fmt: skip
 
     def ledger_who(self, version: str) -> set[str]:
