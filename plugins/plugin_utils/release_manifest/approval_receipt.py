@@ -33,7 +33,10 @@ def require_host_approval(
     template: Callable[[Any], Any],
     check_mode: bool,
 ) -> dict[str, str]:
-    """Return ``{token_id, token_sha256, change_id}`` when the gate passed in this run for ``host``; else raise ApprovalRefused."""
+    """``{token_id, token_sha256, change_id, action}`` of the verified token when the gate passed in this run for ``host``.
+
+    Raises ApprovalRefused otherwise.
+    """
     if not isinstance(scope, Mapping):
         raise ApprovalRefused("APPROVAL_SCOPE_INVALID", f"approval must be a mapping of {', '.join(SCOPE_KEYS)}, got {type(scope).__name__}")
     token: str | None = None
@@ -55,4 +58,4 @@ def require_host_approval(
         raise ApprovalRefused(exc.code, f"approval check refused {host} [{exc.code}]: {exc.message}") from None
     except Exception as exc:  # never let an unexpected error echo the token
         raise ApprovalRefused("APPROVAL_INTERNAL_ERROR", redact(f"approval check error on {host}: {type(exc).__name__}: {exc}", token)) from None
-    return {"token_id": approval.token_id, "token_sha256": approval.digest, "change_id": approval.claims.change_id}
+    return {"token_id": approval.token_id, "token_sha256": approval.digest, "change_id": approval.claims.change_id, "action": approval.claims.action}

@@ -13,6 +13,24 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.operator_identity 
 
 from .approval_receipt import ApprovalRefused, require_host_approval
 
+# What a rollback approval may do on a host: return it to a release its ledger records good. A class's
+# rollback rule (fewer roles, shorter lead time) rests on this, so no variable may widen it.
+_ROLLBACK_STEPS = {("release_revert", "mode", "rollback", None), ("release_commit", "event", "rollback", "deploy")}
+
+
+def refuse_outside_rollback(action: str, step: str, args: dict[str, Any]) -> None:
+    """A token approved for ``rollback`` never stages, switches or commits a new release."""
+    if action != "rollback":
+        return
+    for name, option, wanted, default in _ROLLBACK_STEPS:
+        if step == name and args.get(option, default) == wanted:
+            return
+    raise ApprovalRefused(
+        "RELEASE_ACTION_NOT_APPROVED",
+        f"{step} is not part of a rollback: a rollback approval only returns hosts to a release their ledger records good "
+        "(release_revert mode=rollback, release_commit event=rollback); deploying a release needs a deploy approval",
+    )
+
 
 class HostChangeAction(ActionBase):
     """Refuses before anything reaches the host unless this run's approval gate passed for it.
@@ -39,6 +57,7 @@ class HostChangeAction(ActionBase):
                 "or the AWX launching user), never a variable; remove who from the task",
             )
         args = {key: value for key, value in self._task.args.items() if key != "approval"}
+        refuse_outside_rollback(approval.get("action", ""), self._task.resolved_action.rsplit(".", 1)[-1], args)
         args["who"] = operator_identity().user
         args["token_id"] = approval["token_id"]
         if args.get("change_id") and args["change_id"] != approval["change_id"]:
