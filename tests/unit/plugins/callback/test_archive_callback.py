@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -126,6 +127,9 @@ def test_approval_run_keeps_token_id_and_roles_never_the_token(tmp_path: Path) -
     playbook.write_text(
         "- hosts: targets\n  gather_facts: false\n  tasks:\n    - ansible.builtin.import_role:\n        name: opsgate.release.approval_gate\n"
         f"      vars: {json.dumps(SCOPE_VARS)}\n"
+        # finish runs the gate plugin again: the record must keep what the first gate result said.
+        "    - ansible.builtin.import_role:\n        name: opsgate.release.approval_gate\n        tasks_from: finish\n"
+        f"      vars: {json.dumps({**SCOPE_VARS, 'approval_gate_outcome': 'succeeded'})}\n"
     )
     token = kit.sign(live_claims(HOSTS))
     arguments = (str(playbook), "-i", str(tmp_path / "hosts.ini"), "-e", f"opsgate_approval_token={token}")
@@ -138,6 +142,11 @@ def test_approval_run_keeps_token_id_and_roles_never_the_token(tmp_path: Path) -
     assert record["signer_roles"] == ["business_head", "it_head", "ops_director", "risk_compliance"]
     assert record["change_id"] == "CHG-2025-0117"
     assert sorted(record["hosts"]) == HOSTS
+    approval = record["approval"]
+    assert approval["signer_roles"] == ["business_head", "it_head", "ops_director", "risk_compliance"]
+    assert approval["change_id"] == "CHG-2025-0117"
+    assert approval["token_sha256"] == hashlib.sha256(token.encode()).hexdigest()
+    assert approval["outcome"] == "succeeded"
     body = token.split(".", 1)[1]
     for path in (tmp_path / "archive").iterdir():
         text = path.read_text()

@@ -12,12 +12,15 @@ import socket
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pytest
 from approval_kit import NOW, ApprovalKit
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval import receipt as receipt_module
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval import verification as verification_module
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumeOutcome, ConsumptionLedger, RunOwner
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import token_digest
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import (
@@ -126,10 +129,27 @@ def test_receipt_of_this_process_covers_each_approved_host(gate: tuple[ApprovalK
         assert approval.digest == token_digest(token)
 
 
-def test_receipt_keeps_working_after_the_window_closes(gate: tuple[ApprovalKit, str, ControllerIdentity]) -> None:
-    # The gate checked the window; a rollout that started inside it may finish. Nothing here uses the clock.
+class _ClockAfterTheWindow(datetime):
+    """``datetime`` whose now() is the morning after the token's window (2025-03-07 12:00-20:00 UTC)."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _ClockAfterTheWindow:
+        return cls(2025, 3, 8, 9, 0, tzinfo=UTC).astimezone(tz) if tz else cls(2025, 3, 8, 9, 0)
+
+
+def test_receipt_keeps_working_after_the_window_closes(gate: tuple[ApprovalKit, str, ControllerIdentity], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gate passed at NOW, inside the window; a rollout that started then may finish after it closes.
     kit, token, identity = gate
-    require_receipt(token, kit.policy(), kit.scope(hosts=["web1"]), "web1", identity=identity)
+    later = _ClockAfterTheWindow.now(UTC)
+    with pytest.raises(errors.ApprovalError) as caught:
+        verify_token(token, kit.policy(), now=later, scope=kit.scope())
+    assert caught.value.code == errors.EXPIRED  # a new gate run now would be refused
+    for module in (receipt_module, verification_module):
+        monkeypatch.setattr(module, "datetime", _ClockAfterTheWindow)
+    for host in ("web1", "web3"):
+        approval = require_receipt(token, kit.policy(), kit.scope(hosts=[host]), host, identity=identity)
+        assert approval.verified_at == NOW
+        assert approval.digest == token_digest(token)
 
 
 def _refused(gate: tuple[ApprovalKit, str, ControllerIdentity], **changes: object) -> errors.ApprovalError:
