@@ -45,6 +45,9 @@ policy = {
             "rollback": {"roles": {"ops_director": 1}, "min_lead_working_days": 0},
         }
     },
+    # Which class a change of which hosts needs: every host of the scenarios and the demo is core_business
+    # (docs/approvals.md, "Host classes"); the class is never taken from a variable.
+    "host_classes": [{"hosts": ["*"], "class": "core_business"}],
     "min_lead_working_days": 3,
     # The scenarios file a plan 10 days back and sign it at once; a real policy keeps the default 24 h.
     "plan_filed_slack_hours": 24 * 14,

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
+from ansible.playbook.role_include import IncludeRole
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
@@ -22,6 +23,7 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumpti
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.emergency import ratify_by
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import decode_token
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.freezes import freezes_at
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.identity import shown
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import (
     controller_identity,
     prune_receipts,
@@ -44,9 +46,6 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "version": {"type": "str", "required": True},
     "artifact_sha256": {"type": "str", "required": True},
     "env": {"type": "str", "required": True},
-    "hosts": {"type": "list", "elements": "str"},
-    "system": {"type": "str"},
-    "system_class": {"type": "str"},
     "run_id": {"type": "str"},
     "fingerprint": {"type": "str", "default": ""},
     "finish": {"type": "str", "choices": list(OUTCOMES)},
@@ -54,6 +53,58 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "token": {"type": "str", "no_log": True},
     "token_file": {"type": "path"},
 }
+
+
+# The roles of this collection whose runs change hosts, and the one action each performs. Issue 12: an
+# action given by a variable let a gray_release token deploy every host at once, so the gate takes the
+# action from the role that includes it (the play's task tree, which no variable reaches).
+ROLE_ACTIONS = {"deploy": "deploy", "gray_release": "gray_release", "rollback": "rollback"}
+_GATE_ROLE = "approval_gate"
+
+
+def _short_name(name: Any) -> str:
+    return str(name or "").rsplit(".", 1)[-1]
+
+
+def including_role(task: Any) -> str | None:
+    """The role whose task file includes the approval_gate role this task belongs to; None outside a role (a custom play)."""
+    node = getattr(task, "_parent", None)
+    while node is not None:
+        if isinstance(node, IncludeRole) and _short_name(node._role_name) == _GATE_ROLE:
+            parent = node._parent_role
+            return parent.get_name(include_role_fqcn=False) if parent is not None else None
+        node = getattr(node, "_parent", None)
+    role = getattr(task, "_role", None)
+    if role is not None and _short_name(role.get_name(include_role_fqcn=False)) == _GATE_ROLE:
+        # import_role: the role that imported it is the gate role's parent in the dependency chain.
+        parents = role.get_parents() if hasattr(role, "get_parents") else []
+        names = {parent.get_name(include_role_fqcn=False) for parent in parents}
+        if len(names) == 1:
+            return names.pop()
+    return None
+
+
+def run_action(task: Any, given: str) -> str:
+    """The action this run performs: fixed by the role that includes the gate; ``given`` must agree with it."""
+    role = including_role(task)
+    fixed = ROLE_ACTIONS.get(_short_name(role)) if role else None
+    if fixed is not None and given != fixed:
+        raise errors.ApprovalError(
+            errors.ACTION_MISMATCH,
+            f"action differs: this play runs the {role} role, whose action is '{fixed}', but the gate was asked for '{shown(given)}' "
+            "(approval_gate_action or deploy_approval_action given by a variable); the action is not a variable, drop the override. "
+            "Nothing was consumed",
+        )
+    return fixed or given
+
+
+def play_hosts(task_vars: dict[str, Any]) -> list[str]:
+    """The play's hosts after --limit. ansible_play_hosts_all is a magic variable: Ansible sets it after the
+    extra vars, so -e cannot replace it (tests/unit/hostile/test_approval_overrides.py proves it)."""
+    hosts = task_vars.get("ansible_play_hosts_all")
+    if not isinstance(hosts, list | tuple):
+        raise errors.ApprovalError(errors.SCOPE_INVALID, "the play's host list (ansible_play_hosts_all) is not available to the gate")
+    return [str(host) for host in hosts]
 
 
 def run_fingerprint(scope: RunScope, release: str) -> str:
@@ -80,16 +131,15 @@ class ActionModule(ActionBase):
                 return self._finish(result, token, policy, args["finish"], check_mode, now)
             if args["check_freeze"]:
                 return self._check_freeze(result, token, policy, now)
+            # No variable decides the action, the hosts or the class: the role that includes the gate fixes the action,
+            # the play's hosts are the hosts, and the class is the one the signed policy gives them (verify_token).
             scope = run_scope(
-                args["action"],
+                run_action(self._task, args["action"]),
                 args["app"],
                 args["version"],
                 args["artifact_sha256"],
                 args["env"],
-                # The play's hosts after --limit; a magic variable, so -e cannot replace it.
-                hosts=args["hosts"] if args["hosts"] else task_vars.get("ansible_play_hosts_all", []),
-                system=args["system"],
-                system_class=args["system_class"],
+                hosts=play_hosts(task_vars),
             )
             identity = controller_identity()
             run_id = args["run_id"] or f"ansible-playbook-{identity.label}"
@@ -147,6 +197,8 @@ class ActionModule(ActionBase):
             token_id=summary["token_id"],
             token_sha256=summary["token_sha256"],
             change_id=summary["change_id"],
+            # What the gate verified; the deploy role's host steps check their receipts against it.
+            action=summary["action"],
             system_class=summary["system_class"],
             signer_roles=summary["signer_roles"],
             signers=summary["signers"],

@@ -16,6 +16,7 @@ description:
   - Runs on the controller only. Verifies the approval token against the approval policy that the policy administrators signed,
     checked against the trust root pinned on the controller (C(/etc/opsgate/trust.json) or C(OPSGATE_TRUST_ROOT)), never a policy from variables,
     checks that it approves exactly this run (action, app, version, artifact digest, environment, host set after C(--limit)),
+    that its C(system_class) is the class the signed policy's C(host_classes) give those hosts (the strictest of them),
     records it as consumed in the controller ledger and leaves a receipt bound to this C(ansible-playbook) process.
   - Checks, in order, each failing with its own stable code (see docs/approvals.md) - the token decodes; the claims are well formed;
     every signature is by a distinct, current approver key and verifies; no person signed twice; the requester did not sign;
@@ -32,7 +33,10 @@ description:
     skipping this task with C(--skip-tags) or C(--start-at-task) stops them too.
 options:
   action:
-    description: What this run does; must equal the token's C(action) claim.
+    description:
+      - What this run does; must equal the token's C(action) claim.
+      - When the task belongs to the role M(opsgate.release.approval_gate) included by the C(deploy), C(gray_release) or C(rollback) role,
+        the action is that role's and any other value is refused before the token is consumed.
     type: str
     required: true
     choices: [deploy, gray_release, rollback]
@@ -52,18 +56,6 @@ options:
     description: The environment, for example C(prod); must equal the C(env) claim.
     type: str
     required: true
-  hosts:
-    description:
-      - The hosts this run changes; must equal the C(hosts) claim as a set.
-      - Default is C(ansible_play_hosts_all), the hosts of the play after C(--limit).
-    type: list
-    elements: str
-  system:
-    description: When given, must equal the C(system) claim.
-    type: str
-  system_class:
-    description: When given, must equal the C(system_class) claim (so a token cannot claim a class with fewer required roles).
-    type: str
   run_id:
     description:
       - Identifies this run in the consumption ledger. A rerun with the same run id may resume with the same token; any other use is refused.
@@ -102,6 +94,8 @@ attributes:
     support: full
     details: verifies without consuming the token
 notes:
+  - The hosts are always the play's hosts after C(--limit) (C(ansible_play_hosts_all), which Ansible sets after the extra vars);
+    there is no option to name other hosts, a system or a system class.
   - Run it once per play, before any task that touches a host (the role M(opsgate.release.approval_gate) does so with C(run_once) and C(any_errors_fatal)).
   - The ledger and receipts live in the C(ledger_dir) of the pinned trust root on the controller.
   - The task never reports C(changed), since it changes no host; RV(consumed) and RV(resumed) say what it recorded.
@@ -119,7 +113,6 @@ EXAMPLES = r"""
     version: 1.4.2
     artifact_sha256: "{{ release_artifact_sha256 }}"
     env: prod
-    system_class: core_business
   run_once: true
   any_errors_fatal: true
 """
@@ -139,6 +132,11 @@ change_id:
   returned: success
   type: str
   sample: CHG-2025-0117
+action:
+  description: The action the token approves and the gate verified.
+  returned: success
+  type: str
+  sample: deploy
 system_class:
   description: The system class whose policy applied.
   returned: success

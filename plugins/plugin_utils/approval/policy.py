@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 from . import errors
 from .claims import parse_timestamp
 from .freezes import Freeze, parse_freezes
+from .host_classes import HostClass, parse_host_classes
 from .identity import check_person_name, identity_key
 from .keys import key_entry
 from .signed_document import parse_document
@@ -55,6 +56,7 @@ _TOP_KEYS = {
     "plan_filed_slack_hours",
     "freezes",
     "emergency",
+    "host_classes",
 }
 _DOCUMENT_KEYS = {"_type", "version", "expires"}
 _APPROVER_KEYS = {"keyid", "owner", "role", "public_key"}
@@ -136,6 +138,8 @@ class Policy:
     freezes: tuple[Freeze, ...] = ()
     # None: the policy allows no emergency change.
     emergency: EmergencyRule | None = None
+    # Empty: the policy maps no host to a class; the token's class is what its roles are checked against.
+    host_classes: tuple[HostClass, ...] = ()
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -328,6 +332,7 @@ def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
         min_lead_working_days=min_lead,
         freezes=parse_freezes(raw.get("freezes"), f"{path}.freezes", timezone, classes),
         emergency=_emergency(raw.get("emergency"), f"{path}.emergency"),
+        host_classes=parse_host_classes(raw.get("host_classes"), f"{path}.host_classes", classes),
         source=raw,
     )
 

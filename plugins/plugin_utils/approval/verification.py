@@ -16,6 +16,7 @@ from .canonical import approval_signature_payload
 from .claims import ACTIONS, KIND_EMERGENCY, KIND_RATIFICATION, Claims, format_timestamp, validate_claims, validate_hosts
 from .envelope import Envelope, decode_token, token_digest
 from .freezes import freezes_at, freezes_overlapping
+from .host_classes import check_host_classes
 from .identity import identity_key, shown
 from .keys import verify_signature
 from .policy import REQUESTER_ROLE, Approver, Policy
@@ -456,6 +457,8 @@ def verify_token(
     signers = _check_keys(envelope, policy)
     _check_signatures(envelope, signers)
     requester, approvers = _check_signers(claims, signers)
+    # The class the roles are counted for is the one the signed policy gives the token's hosts, not a variable's.
+    check_host_classes(claims, policy.host_classes, policy.classes)
     required_lead = _check_roles(claims, approvers, policy)
     _check_window(claims, policy, now)
     _check_not_frozen(claims, policy, now)

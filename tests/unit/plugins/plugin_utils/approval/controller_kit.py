@@ -23,7 +23,6 @@ SCOPE_VARS = {
     "approval_gate_version": "1.4.2",
     "approval_gate_artifact_sha256": "3f" * 32,
     "approval_gate_env": "prod",
-    "approval_gate_system_class": "core_business",
 }
 PLAYBOOK = """
 - name: Deploy behind the approval gate

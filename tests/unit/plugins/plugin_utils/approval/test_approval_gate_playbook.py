@@ -123,10 +123,13 @@ def test_policy_from_extra_vars_is_refused(controller: Controller) -> None:
     assert "APPROVAL_POLICY_UNSIGNED" in done.stdout
 
 
-def test_a_narrowed_host_list_from_extra_vars_still_cannot_change_an_unapproved_host(controller: Controller) -> None:
+def test_a_narrowed_host_list_from_extra_vars_is_ignored_and_the_play_is_refused_before_consumption(controller: Controller) -> None:
+    # Issue 12: approval_gate_hosts once named the hosts; now the gate compares the play's hosts only.
     token = controller.kit.sign(live_claims(["web1", "web2"]))
     narrowed = json.dumps({"approval_gate_hosts": ["web1", "web2"]})
     done, markers = controller.play("-e", controller.write_token(token), "-e", narrowed)
     assert done.returncode != 0
-    assert changed(markers) == ["web1", "web2"]
-    assert "approval check refused web3 [APPROVAL_RECEIPT_HOST_NOT_COVERED]: host web3 is not among the 2 hosts" in done.stdout
+    assert changed(markers) == []
+    assert "APPROVAL_HOSTS_MISMATCH" in done.stdout
+    assert "not approved: web3" in done.stdout
+    assert not (controller.root / "ledger" / "consumed.jsonl").exists()
