@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
@@ -13,19 +14,24 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.opsgate.release.plugins.action.preflight_validate_spec import read_specs
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.errors import MissingLibraryError as ApprovalMissingLibraryError
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.readiness_policy import decision_from_inputs
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.evaluation import evaluate_fleet
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.libraries import MissingLibraryError
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.readiness_gate import internal_extra_vars, readiness_record, refusal
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.reports import summary_table, write_reports
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.spec_schema import SpecError, validate_specs
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import host_input, spec_from_extra_vars
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
-    "hosts": {"type": "list", "elements": "str", "required": True},
+    "hosts": {"type": "list", "elements": "str"},
     "facts_var": {"type": "str", "default": "__preflight_host_facts"},
     "probes_var": {"type": "str", "default": "__preflight_probes"},
     "resolve_var": {"type": "str", "default": "__preflight_resolve"},
     "report_dir": {"type": "path", "default": "reports"},
     "fail_mode": {"type": "str", "default": "hosts", "choices": ["hosts", "run"]},
+    # Readiness as a precondition of a change run: the play's hosts, the signed policy's decision, the run fails if one is not ready.
+    "readiness_gate": {"type": "bool", "default": False},
 }
 
 
@@ -39,9 +45,23 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         result["changed"] = False
-        problem = spec_from_extra_vars(set(load_extra_vars(self._loader)))
+        extra_var_names = set(load_extra_vars(self._loader))
+        problem = spec_from_extra_vars(extra_var_names) or (internal_extra_vars(extra_var_names) if args["readiness_gate"] else None)
         if problem:
             return {**result, "failed": True, "msg": problem}
+        decision: dict[str, Any] = {}
+        if args["readiness_gate"]:
+            # Decided again here, from the signed policy and the token, never from what an earlier task registered.
+            args["hosts"] = list(task_vars.get("ansible_play_hosts_all") or [])
+            try:
+                decision = decision_from_inputs(task_vars, self._templar.template, datetime.now(UTC)).as_dict()
+            except ApprovalMissingLibraryError as exc:
+                raise AnsibleActionFail(exc.message) from None
+            if not decision["required"]:
+                record = readiness_record(decision, None, {}, None)
+                return {**result, "ready": True, "not_ready": [], "readiness": record, "msg": decision["reason"]}
+        if not args["hosts"]:
+            return {**result, "failed": True, "msg": "no target hosts: the host pattern matched nothing"}
         hostvars = task_vars["hostvars"]
         # Validated again here: this task may run without the validation play (e.g. from another playbook).
         try:
@@ -80,6 +100,12 @@ class ActionModule(ActionBase):
             report_dir=report_dir,
             msg=f"{summary['hosts_ready']}/{summary['hosts']} hosts ready; reports in {report_dir}",
         )
+        if args["readiness_gate"]:
+            result["readiness"] = readiness_record(decision, verdict, specs, report_dir)
+            if not verdict.ready:
+                result["failed"] = True
+                result["msg"] = f"{refusal(verdict)}\nreports in {report_dir}"
+            return result
         if not verdict.ready and args["fail_mode"] == "run":
             result["failed"] = True
             result["msg"] = f"preflight failed: not ready: {', '.join(verdict.not_ready())}; reports in {report_dir}\n{table}"

@@ -5,19 +5,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.errors import MissingLibraryError as ApprovalMissingLibraryError
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval.readiness_policy import decision_from_inputs
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.facts_request import facts_request
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.libraries import MissingLibraryError
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.readiness_gate import internal_extra_vars
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.spec_schema import SpecError, validate_specs
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import SPEC_VAR, spec_from_extra_vars
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
-    "hosts": {"type": "list", "elements": "str", "required": True},
+    "hosts": {"type": "list", "elements": "str"},
+    # Readiness as a precondition of a change run: the hosts are the play's, and the signed policy decides whether they are checked.
+    "readiness_gate": {"type": "bool", "default": False},
 }
 
 
@@ -40,9 +46,21 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         result["changed"] = False
-        problem = spec_from_extra_vars(set(load_extra_vars(self._loader)))
+        extra_var_names = set(load_extra_vars(self._loader))
+        problem = spec_from_extra_vars(extra_var_names) or (internal_extra_vars(extra_var_names) if args["readiness_gate"] else None)
         if problem:
             return {**result, "failed": True, "msg": problem, "errors": [problem]}
+        if args["readiness_gate"]:
+            # The play's hosts after --limit: a magic variable, which -e cannot replace.
+            args["hosts"] = list(task_vars.get("ansible_play_hosts_all") or [])
+            try:
+                decision = decision_from_inputs(task_vars, self._templar.template, datetime.now(UTC))
+            except ApprovalMissingLibraryError as exc:
+                raise AnsibleActionFail(exc.message) from None
+            result["readiness"] = decision.as_dict()
+            result["readiness_required"] = decision.required
+            if not decision.required:
+                return {**result, "specs": {}, "requests": {}, "msg": decision.reason}
         if not args["hosts"]:
             return {**result, "failed": True, "msg": "no target hosts: the host pattern matched nothing", "errors": ["hosts: empty"]}
         specs = read_specs(args["hosts"], task_vars["hostvars"], self._templar.template)

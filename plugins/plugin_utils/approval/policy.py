@@ -61,7 +61,12 @@ _TOP_KEYS = {
 _DOCUMENT_KEYS = {"_type", "version", "expires"}
 _APPROVER_KEYS = {"keyid", "owner", "role", "public_key"}
 _RETIRED_KEYS = {"keyid", "owner", "role", "retired_on", "reason"}
-_CLASS_KEYS = {"roles", "min_lead_working_days", "description", "rollback"}
+_CLASS_KEYS = {"roles", "min_lead_working_days", "description", "rollback", "readiness"}
+# Whether a deploy, gray release or rollback of a class runs the target hosts' readiness checks first
+# (docs/approvals.md): only the signed policy may let a class skip them, never a variable.
+READINESS_REQUIRED = "required"
+READINESS_SKIP = "skip"
+READINESS_CHOICES = (READINESS_REQUIRED, READINESS_SKIP)
 _ROLLBACK_KEYS = {"roles", "min_lead_working_days"}
 _EMERGENCY_KEYS = {"roles", "max_window_hours", "allowed_during_freeze", "ratify_within_working_days", "description"}
 DEFAULT_EMERGENCY_WINDOW_HOURS = 4
@@ -106,6 +111,7 @@ class SystemClass:
     roles: dict[str, int]
     min_lead_working_days: int
     rollback: RollbackRule | None = None
+    readiness: str = READINESS_REQUIRED
 
 
 @dataclass(frozen=True)
@@ -244,8 +250,20 @@ def _classes(value: Any, path: str, default_lead: int) -> dict[str, SystemClass]
         thresholds = _roles(spec.get("roles"), f"{class_path}.roles")
         lead = spec.get("min_lead_working_days", default_lead)
         class_lead = _integer(lead, f"{class_path}.min_lead_working_days", 0)
-        classes[name] = SystemClass(name, thresholds, class_lead, _rollback_rule(spec.get("rollback"), f"{class_path}.rollback", class_lead))
+        classes[name] = SystemClass(
+            name,
+            thresholds,
+            class_lead,
+            _rollback_rule(spec.get("rollback"), f"{class_path}.rollback", class_lead),
+            _readiness(spec.get("readiness", READINESS_REQUIRED), f"{class_path}.readiness"),
+        )
     return classes
+
+
+def _readiness(value: Any, path: str) -> str:
+    if value not in READINESS_CHOICES:
+        raise _fail(path, f"must be {READINESS_REQUIRED} (the default: readiness checks before the first change) or {READINESS_SKIP}, got {value!r}")
+    return value
 
 
 def _roles(value: Any, path: str) -> dict[str, int]:

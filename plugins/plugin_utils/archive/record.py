@@ -159,6 +159,8 @@ class RunRecorder:
         self.approval: dict[str, Any] | None = None
         self.approval_error: dict[str, Any] | None = None
         self.preflight: dict[str, Any] | None = None
+        # The readiness precondition of a change run (roles/preflight/tasks/readiness.yml), refused or not.
+        self.readiness: dict[str, Any] | None = None
         self.release: dict[str, Any] = {}
         self.stats: dict[str, dict[str, int]] | None = None
 
@@ -178,6 +180,13 @@ class RunRecorder:
         handler = _HANDLERS.get(action)
         if handler is not None and event.outcome in (OK, CHANGED):
             handler(self, entry, event)
+        readiness = event.result.get("readiness") if action == "preflight_evaluate" else None
+        if isinstance(readiness, Mapping) and event.outcome in (OK, CHANGED, HOST_FAILED):
+            self.readiness = copy.deepcopy(dict(readiness))
+            for host, checks in (readiness.get("not_ready") or {}).items():
+                target = self.hosts.setdefault(str(host), HostEntry())
+                if target.failed_gate is None:
+                    target.failed_gate = {"gate": "preflight", "task": event.task_name, "message": f"not ready: {'; '.join(map(str, checks))}"}
         if event.outcome in (HOST_FAILED, UNREACHABLE) and not event.ignored:
             self._note_failure(entry, action, event)
 
@@ -229,6 +238,7 @@ class RunRecorder:
             "approval": copy.deepcopy(self.approval),
             "approval_error": copy.deepcopy(self.approval_error),
             "preflight": copy.deepcopy(self.preflight),
+            "readiness": copy.deepcopy(self.readiness),
             "hosts": hosts,
             "stats": copy.deepcopy(self.stats),
         }
