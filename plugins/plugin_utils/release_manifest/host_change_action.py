@@ -57,7 +57,8 @@ class HostChangeAction(ActionBase):
                 "or the AWX launching user), never a variable; remove who from the task",
             )
         args = {key: value for key, value in self._task.args.items() if key != "approval"}
-        refuse_outside_rollback(approval.get("action", ""), self._task.resolved_action.rsplit(".", 1)[-1], args)
+        step = str(getattr(self._task, "resolved_action", None) or getattr(self._task, "action", "")).rsplit(".", 1)[-1]
+        refuse_outside_rollback(approval.get("action", ""), step, args)
         args["who"] = operator_identity().user
         args["token_id"] = approval["token_id"]
         if args.get("change_id") and args["change_id"] != approval["change_id"]:
