@@ -9,7 +9,8 @@ import re
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .claims import format_timestamp
+from . import errors
+from .claims import format_timestamp, parse_timestamp
 from .working_days import is_working_day
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def ratification_record(approval: VerifiedApproval, emergency: Consumption, oper
     """What the operations archive keeps of a ratification: who approved which emergency run, never the token."""
     claims = approval.claims
     summary = approval.summary()
-    consumed = datetime.strptime(emergency.consumed_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)
+    consumed = parse_timestamp(emergency.consumed_at, "consumed_at", errors.LEDGER_ERROR)
     deadline = ratify_by(consumed, policy)
     stamp = format_timestamp(now)
     return {

@@ -275,27 +275,31 @@ def _roles(value: Any, path: str) -> dict[str, int]:
     return thresholds
 
 
-def _rollback_rule(value: Any, path: str, class_lead: int) -> RollbackRule | None:
+def _roles_section(value: Any, path: str, allowed: set[str], shape: str, roles_are: str) -> dict[str, Any] | None:
+    """An optional mapping of ``allowed`` keys that must name ``roles``; None when absent."""
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _fail(path, f"must be a mapping with roles and min_lead_working_days, got {type(value).__name__}")
-    _unknown(value, _ROLLBACK_KEYS, path)
+        raise _fail(path, f"must be a mapping with {shape}, got {type(value).__name__}")
+    _unknown(value, allowed, path)
     if "roles" not in value:
-        raise _fail(path, "lacks roles: the roles that approve a rollback to a release recorded good")
+        raise _fail(path, f"lacks roles: {roles_are}")
+    return value
+
+
+def _rollback_rule(raw: Any, path: str, class_lead: int) -> RollbackRule | None:
+    value = _roles_section(raw, path, _ROLLBACK_KEYS, "roles and min_lead_working_days", "the roles that approve a rollback to a release recorded good")
+    if value is None:
+        return None
     # A shorter lead time must be written down; without it the class's lead time holds.
     lead = _integer(value.get("min_lead_working_days", class_lead), f"{path}.min_lead_working_days", 0)
     return RollbackRule(_roles(value["roles"], f"{path}.roles"), lead)
 
 
-def _emergency(value: Any, path: str) -> EmergencyRule | None:
+def _emergency(raw: Any, path: str) -> EmergencyRule | None:
+    value = _roles_section(raw, path, _EMERGENCY_KEYS, "roles", "the roles that approve an emergency change (e.g. it_head and ops_director)")
     if value is None:
         return None
-    if not isinstance(value, dict):
-        raise _fail(path, f"must be a mapping with roles, got {type(value).__name__}")
-    _unknown(value, _EMERGENCY_KEYS, path)
-    if "roles" not in value:
-        raise _fail(path, "lacks roles: the roles that approve an emergency change (e.g. it_head and ops_director)")
     during_freeze = value.get("allowed_during_freeze", False)
     if not isinstance(during_freeze, bool):
         raise _fail(f"{path}.allowed_during_freeze", f"must be true or false, got {during_freeze!r}")
