@@ -10,11 +10,11 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import ACTIONS
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import require_receipt
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import run_scope
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import ACTIONS
+from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import run_scope
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import require_receipt
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "action": {"type": "str", "required": True, "choices": list(ACTIONS)},

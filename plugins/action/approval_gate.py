@@ -16,28 +16,29 @@ from ansible.errors import AnsibleActionFail
 from ansible.playbook.role_include import IncludeRole
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import canonical_json
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import ACTIONS, KIND_EMERGENCY, format_timestamp, parse_timestamp, validate_claims
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import OUTCOMES, ConsumptionLedger
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.emergency import ratify_by
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import decode_token
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.freezes import freezes_at
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.identity import shown
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import (
-    controller_identity,
-    prune_receipts,
-    receipt_of_this_run,
-    run_owner,
-    write_receipt,
-)
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import (
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import canonical_json
+from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import check_change_matches_claims
+from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import ACTIONS, KIND_EMERGENCY, format_timestamp, parse_timestamp, validate_claims
+from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import OUTCOMES, ConsumptionLedger
+from ansible_collections.opsgate.release.plugins.module_utils.approval.emergency import ratify_by
+from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import decode_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval.freezes import freezes_at
+from ansible_collections.opsgate.release.plugins.module_utils.approval.identity import shown
+from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import (
     RunScope,
     check_freeze_window,
     freeze_applies,
     run_scope,
     verify_token,
+)
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import (
+    controller_identity,
+    prune_receipts,
+    receipt_of_this_run,
+    run_owner,
+    write_receipt,
 )
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
@@ -50,6 +51,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "fingerprint": {"type": "str", "default": ""},
     "finish": {"type": "str", "choices": list(OUTCOMES)},
     "check_freeze": {"type": "bool", "default": False},
+    "change": {"type": "dict"},
     "token": {"type": "str", "no_log": True},
     "token_file": {"type": "path"},
 }
@@ -145,6 +147,9 @@ class ActionModule(ActionBase):
             run_id = args["run_id"] or f"ansible-playbook-{identity.label}"
             ledger = ConsumptionLedger(policy.ledger_dir)
             approval = verify_token(token, policy, now=now, scope=scope)
+            if approval.claims.change_sha256 or policy.change_document == "required":
+                # Before the token is consumed: a run whose change is not the signed one wastes nothing.
+                check_change_matches_claims(args["change"], approval.claims)
             outcome = ledger.consume(
                 approval.token_id,
                 approval.digest,
@@ -197,6 +202,7 @@ class ActionModule(ActionBase):
             token_id=summary["token_id"],
             token_sha256=summary["token_sha256"],
             change_id=summary["change_id"],
+            change_sha256=summary["change_sha256"],
             # What the gate verified; the deploy role's host steps check their receipts against it.
             action=summary["action"],
             system_class=summary["system_class"],

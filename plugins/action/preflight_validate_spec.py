@@ -12,8 +12,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.errors import MissingLibraryError as ApprovalMissingLibraryError
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.readiness_policy import decision_from_inputs
+from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import MissingLibraryError as ApprovalMissingLibraryError
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.readiness_policy import decision_from_inputs
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.facts_request import facts_request
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.libraries import MissingLibraryError
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.readiness_gate import internal_extra_vars

@@ -10,8 +10,8 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.errors import ApprovalError
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.trust_root import load_trust_root
+from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import ApprovalError
+from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import load_trust_root
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.analysis import judge_analysis, judge_measurement
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.plan import ROLLOUT_VAR, RolloutPlanError, validate_rollout
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state import (

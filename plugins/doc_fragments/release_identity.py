@@ -15,6 +15,21 @@ options:
       - Controller side. The run's approval scope (C(action), C(app), C(version), C(artifact_sha256), C(env), optionally
         C(system), C(system_class)); the action plugin requires this run's approval receipt for it and never sends it to the host.
     type: dict
+  change:
+    description:
+      - Controller side. The run's change document (the one whose sha256 the token's C(change_sha256) signs) and this host's
+        entry is compared with the step's arguments on the controller; on a host with a pinned trust root, again on the host.
+    type: dict
+  host_token:
+    description:
+      - Set by the action plugin; a value given in the task is refused. The token the host verifies against its own pinned root.
+    type: str
+  host_policy:
+    description: Set by the action plugin; a value given in the task is refused. The signed policy the token is verified against.
+    type: str
+  host_change:
+    description: Set by the action plugin; a value given in the task is refused. The change document the host checks its step against.
+    type: dict
   base_dir:
     description: Base directory holding C(releases/), C(shared/), C(current) and the ledger.
     type: path
@@ -53,5 +68,8 @@ attributes:
   platform:
     support: full
     platforms: posix
-    description: Linux and other POSIX hosts with Python 3.9 or newer; systemd only for releases whose service type is systemd.
+    description:
+      - Linux and other POSIX hosts with Python 3.11 or newer; systemd only for releases whose service type is systemd.
+      - A host with a pinned trust root (the trust bootstrap playbook) needs the Python library C(cryptography)
+        (C(python3-cryptography)) and refuses every step without it.
 """

@@ -20,7 +20,7 @@ description:
   - No variable can stand in for the receipt, so extra vars, C(--skip-tags) and C(--start-at-task) cannot bypass the gate;
     a receipt from an earlier run never matches.
   - Roles that change hosts put this task first; action plugins that change hosts call C(require_receipt) from
-    C(plugins/plugin_utils/approval/receipt.py) themselves.
+    C(plugins/plugin_utils/approval_run/receipt.py) themselves.
 options:
   action:
     description: What the calling role does; must equal the token's C(action) claim.

@@ -82,6 +82,7 @@ unknown:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from
+from ansible_collections.opsgate.release.plugins.module_utils.release.host_guard import guard_step
 from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
 from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
 from ansible_collections.opsgate.release.plugins.module_utils.release.settle import commit_release
@@ -97,6 +98,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    host_check = guard_step(module, "release_commit")
     params = module.params
     try:
         result = commit_release(
@@ -104,7 +106,7 @@ def main() -> None:
         )
     except (LayoutError, LedgerError, ValueError, OSError) as exc:
         module.fail_json(msg=f"commit of {params['release_id']} failed: {exc}")
-    module.exit_json(**result)
+    module.exit_json(**result, **host_check)
 
 
 if __name__ == "__main__":

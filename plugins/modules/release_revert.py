@@ -85,6 +85,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from
 from ansible_collections.opsgate.release.plugins.module_utils.release.backup import BackupError
+from ansible_collections.opsgate.release.plugins.module_utils.release.host_guard import guard_step
 from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
 from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
 from ansible_collections.opsgate.release.plugins.module_utils.release.rollback_target import NoRollbackTarget
@@ -102,6 +103,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    host_check = guard_step(module, "release_revert")
     params = module.params
     identity = identity_from(params)
     try:
@@ -113,7 +115,7 @@ def main() -> None:
         module.fail_json(msg=f"nothing to roll back to: {exc}", refused=True)
     except (LayoutError, LedgerError, BackupError, ServiceError, OSError) as exc:
         module.fail_json(msg=f"{params['mode']} revert failed: {exc}")
-    module.exit_json(**result)
+    module.exit_json(**result, **host_check)
 
 
 if __name__ == "__main__":

@@ -190,6 +190,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from, mode_of
 from ansible_collections.opsgate.release.plugins.module_utils.release.artifact import ArtifactError
 from ansible_collections.opsgate.release.plugins.module_utils.release.backup import BackupError
+from ansible_collections.opsgate.release.plugins.module_utils.release.host_guard import guard_step
 from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
 from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
 from ansible_collections.opsgate.release.plugins.module_utils.release.stage import Ownership, StageError, StageRequest, stage_release
@@ -224,6 +225,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    host_check = guard_step(module, "release_stage")
     params = module.params
     request = StageRequest(
         base_dir=params["base_dir"],
@@ -247,7 +249,7 @@ def main() -> None:
         result = stage_release(request, check_mode=module.check_mode)
     except (StageError, LayoutError, LedgerError, ArtifactError, BackupError, OSError) as exc:
         module.fail_json(msg=f"stage of {params['release_id']} failed: {exc}", release_id=params["release_id"])
-    module.exit_json(**result)
+    module.exit_json(**result, **host_check)
 
 
 if __name__ == "__main__":

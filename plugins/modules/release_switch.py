@@ -99,6 +99,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from, mode_of
 from ansible_collections.opsgate.release.plugins.module_utils.release.backup import BackupError
+from ansible_collections.opsgate.release.plugins.module_utils.release.host_guard import guard_step
 from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
 from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
 from ansible_collections.opsgate.release.plugins.module_utils.release.service import ServiceError
@@ -121,6 +122,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    host_check = guard_step(module, "release_switch")
     params = module.params
     request = SwitchRequest(
         base_dir=params["base_dir"],
@@ -133,7 +135,7 @@ def main() -> None:
         result = switch_release(request, check_mode=module.check_mode)
     except (StageError, LayoutError, LedgerError, BackupError, ServiceError, OSError) as exc:
         module.fail_json(msg=f"switch to {params['release_id']} failed: {exc}", release_id=params["release_id"])
-    module.exit_json(**result)
+    module.exit_json(**result, **host_check)
 
 
 if __name__ == "__main__":

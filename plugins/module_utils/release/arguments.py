@@ -10,6 +10,13 @@ from typing import Any
 from .stage import ReleaseIdentity
 
 APPROVAL_SPEC: dict[str, Any] = {"type": "dict"}
+# Given by the release action plugin, never by a playbook (the action plugin refuses them in a task):
+# what the host verifies itself (host_guard.py). Only the token is secret; the change holds digests.
+HOST_CHECK_SPEC: dict[str, dict[str, Any]] = {
+    "host_token": {"type": "str", "no_log": True},
+    "host_policy": {"type": "str"},
+    "host_change": {"type": "dict"},
+}
 
 IDENTITY_SPEC: dict[str, dict[str, Any]] = {
     "base_dir": {"type": "path", "required": True},
@@ -21,6 +28,8 @@ IDENTITY_SPEC: dict[str, dict[str, Any]] = {
     "token_id": {"type": "str", "default": ""},
     "who": {"type": "str", "default": ""},
     "approval": APPROVAL_SPEC,
+    "change": {"type": "dict"},
+    **HOST_CHECK_SPEC,
 }
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import require_receipt
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import run_scope
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import check_change_matches_claims, check_shape, check_step
+from ansible_collections.opsgate.release.plugins.module_utils.approval.host_check import arguments_to_compare
+from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import run_scope
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import require_receipt
 
 SCOPE_KEYS = ("action", "app", "version", "artifact_sha256", "env", "system", "system_class")
 
@@ -32,10 +34,15 @@ def require_host_approval(
     task_vars: Mapping[str, Any],
     template: Callable[[Any], Any],
     check_mode: bool,
-) -> dict[str, str]:
-    """``{token_id, token_sha256, change_id, action}`` of the verified token when the gate passed in this run for ``host``.
+    step: str = "",
+    arguments: Mapping[str, Any] | None = None,
+    change: Any = None,
+) -> dict[str, Any]:
+    """``{token_id, token_sha256, change_id, action, host_check}`` of the verified token when the gate passed in this run for ``host``.
 
-    Raises ApprovalRefused otherwise.
+    When the token binds a change document (or the policy requires one), ``change`` must be it and ``arguments``
+    must be this host's entry of it (checked here, on the controller, with the code the host runs);
+    ``host_check`` is then what the module needs to verify the same on the host. Raises ApprovalRefused otherwise.
     """
     if not isinstance(scope, Mapping):
         raise ApprovalRefused("APPROVAL_SCOPE_INVALID", f"approval must be a mapping of {', '.join(SCOPE_KEYS)}, got {type(scope).__name__}")
@@ -54,8 +61,21 @@ def require_host_approval(
             system_class=scope.get("system_class") or None,
         )
         approval = require_receipt(token, policy, run, host, check_mode=check_mode)
+        host_check: dict[str, Any] = {}
+        if approval.claims.change_sha256 or policy.change_document == "required":
+            check_change_matches_claims(change, approval.claims)
+            address = template(task_vars.get("ansible_host", host)) if "ansible_host" in task_vars else host
+            step_arguments = arguments_to_compare(approval.claims.action, step, dict(arguments or {}))
+            check_step(check_shape(change), host, str(address), step_arguments)
+            host_check = {"host_token": token, "host_policy": policy.document.decode("utf-8"), "host_change": check_shape(change)}
     except errors.ApprovalError as exc:
         raise ApprovalRefused(exc.code, f"approval check refused {host} [{exc.code}]: {exc.message}") from None
     except Exception as exc:  # never let an unexpected error echo the token
         raise ApprovalRefused("APPROVAL_INTERNAL_ERROR", redact(f"approval check error on {host}: {type(exc).__name__}: {exc}", token)) from None
-    return {"token_id": approval.token_id, "token_sha256": approval.digest, "change_id": approval.claims.change_id, "action": approval.claims.action}
+    return {
+        "token_id": approval.token_id,
+        "token_sha256": approval.digest,
+        "change_id": approval.claims.change_id,
+        "action": approval.claims.action,
+        "host_check": host_check,
+    }

@@ -9,27 +9,19 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.host_check import refuse_outside_rollback
 from ansible_collections.opsgate.release.plugins.plugin_utils.operator_identity import operator_identity
 
 from .approval_receipt import ApprovalRefused, require_host_approval
 
-# What a rollback approval may do on a host: return it to a release its ledger records good. A class's
-# rollback rule (fewer roles, shorter lead time) rests on this, so no variable may widen it.
-_ROLLBACK_STEPS = {("release_revert", "mode", "rollback", None), ("release_commit", "event", "rollback", "deploy")}
+# Inputs only the action plugin fills in: what the host verifies itself. A task that sets them is refused.
+HOST_CHECK_ARGUMENTS = ("host_token", "host_policy", "host_change")
+_CONTROLLER_ARGUMENTS = ("approval", "change")
 
 
-def refuse_outside_rollback(action: str, step: str, args: dict[str, Any]) -> None:
-    """A token approved for ``rollback`` never stages, switches or commits a new release."""
-    if action != "rollback":
-        return
-    for name, option, wanted, default in _ROLLBACK_STEPS:
-        if step == name and args.get(option, default) == wanted:
-            return
-    raise ApprovalRefused(
-        "RELEASE_ACTION_NOT_APPROVED",
-        f"{step} is not part of a rollback: a rollback approval only returns hosts to a release their ledger records good "
-        "(release_revert mode=rollback, release_commit event=rollback); deploying a release needs a deploy approval",
-    )
+def _step_name(task: Any) -> str:
+    return str(getattr(task, "resolved_action", None) or getattr(task, "action", "")).rsplit(".", 1)[-1]
 
 
 class HostChangeAction(ActionBase):
@@ -44,21 +36,39 @@ class HostChangeAction(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
-    def _approve(self, task_vars: dict[str, Any]) -> dict[str, str]:
+    def _approve(self, task_vars: dict[str, Any]) -> dict[str, Any]:
         host = str(task_vars.get("inventory_hostname", ""))
         scope = self._task.args.get("approval") or {}
-        return require_host_approval(scope, host, task_vars, self._templar.template, bool(self._task.check_mode))
+        given = sorted(key for key in HOST_CHECK_ARGUMENTS if key in self._task.args)
+        if given:
+            raise ApprovalRefused(
+                "RELEASE_HOST_CHECK_REFUSED",
+                f"{', '.join(given)} are filled in by the action plugin from the verified token, policy and change; remove them from the task",
+            )
+        arguments = {key: value for key, value in self._task.args.items() if key not in _CONTROLLER_ARGUMENTS}
+        return require_host_approval(
+            scope,
+            host,
+            task_vars,
+            self._templar.template,
+            bool(self._task.check_mode),
+            step=_step_name(self._task),
+            arguments=arguments,
+            change=self._task.args.get("change"),
+        )
 
-    def _module_args(self, approval: dict[str, str]) -> dict[str, Any]:
+    def _module_args(self, approval: dict[str, Any]) -> dict[str, Any]:
         if "who" in self._task.args:
             raise ApprovalRefused(
                 "RELEASE_WHO_REFUSED",
                 "who is not a task argument: the action plugin records the controller's operator (the real uid's account, "
                 "or the AWX launching user), never a variable; remove who from the task",
             )
-        args = {key: value for key, value in self._task.args.items() if key != "approval"}
-        step = str(getattr(self._task, "resolved_action", None) or getattr(self._task, "action", "")).rsplit(".", 1)[-1]
-        refuse_outside_rollback(approval.get("action", ""), step, args)
+        args = {key: value for key, value in self._task.args.items() if key not in _CONTROLLER_ARGUMENTS}
+        try:
+            refuse_outside_rollback(approval.get("action", ""), _step_name(self._task), args)
+        except errors.ApprovalError as exc:
+            raise ApprovalRefused(exc.code, exc.message) from None
         args["who"] = operator_identity().user
         args["token_id"] = approval["token_id"]
         if args.get("change_id") and args["change_id"] != approval["change_id"]:
@@ -67,6 +77,7 @@ class HostChangeAction(ActionBase):
                 f"the release belongs to change {args['change_id']}, the approval token {approval['token_id']} to change {approval['change_id']}",
             )
         args["change_id"] = approval["change_id"]
+        args.update(approval.get("host_check") or {})
         return args
 
     def _before_module(self, module_args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
@@ -93,4 +104,5 @@ class HostChangeAction(ActionBase):
             self._remove_tmp_path(self._connection._shell.tmpdir)
         result["token_id"] = approval["token_id"]
         result["who"] = module_args["who"]
+        result.pop("invocation", None)  # the module's arguments include the token the host verified
         return result

@@ -40,7 +40,7 @@ def test_approval_cli_without_cryptography_names_the_package(tmp_path: Path) -> 
 
 def test_approval_policy_without_cryptography_raises_missing_library(tmp_path: Path) -> None:
     code = (
-        "from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors, policy\n"
+        "from ansible_collections.opsgate.release.plugins.module_utils.approval import errors, policy\n"
         "try:\n"
         "    policy.parse_policy({'approvers': [{'keyid': '0' * 32, 'owner': 'alice', 'role': 'it_head', 'public_key': 'AAAA'}],\n"
         "                         'classes': {'core': {'roles': {'it_head': 1}}}}, '/ledger')\n"

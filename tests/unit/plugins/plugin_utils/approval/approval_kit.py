@@ -16,16 +16,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import approval_signature_payload
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.claims import format_timestamp, parse_timestamp
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import SignatureEntry, encode_token, token_digest
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.errors import ApprovalError
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.keys import keyid_of, public_key_text
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.policy import POLICY_KIND, POLICY_TYPE, Policy, parse_policy
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.signed_document import encode_document, sign_document
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.trust_root import ROOT_KIND, ROOT_TYPE
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import RunScope, run_scope
+from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import approval_signature_payload
+from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import format_timestamp, parse_timestamp
+from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner
+from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import SignatureEntry, encode_token, token_digest
+from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import ApprovalError
+from ansible_collections.opsgate.release.plugins.module_utils.approval.keys import keyid_of, public_key_text
+from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import POLICY_KIND, POLICY_TYPE, Policy, parse_policy
+from ansible_collections.opsgate.release.plugins.module_utils.approval.signed_document import encode_document, sign_document
+from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import ROOT_KIND, ROOT_TYPE
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import RunScope, run_scope
 
 CORE_ROLES = ("business_head", "it_head", "risk_compliance", "ops_director")
 # Friday 2025-03-07 13:00 UTC; the plan was filed on Monday 2025-03-03: Tue, Wed, Thu lie in between.

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from approval_kit import NOW, ApprovalKit
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.emergency import ratify_by
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import token_digest
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import check_freeze_window, verify_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner
+from ansible_collections.opsgate.release.plugins.module_utils.approval.emergency import ratify_by
+from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import token_digest
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import check_freeze_window, verify_token
 
 EMERGENCY = {"roles": {"it_head": 1, "ops_director": 1}, "max_window_hours": 4, "ratify_within_working_days": 2}
 # Same day as NOW: an emergency has no lead time.

@@ -12,9 +12,9 @@ import pytest
 from approval_kit import NOW, ApprovalKit, live_claims
 from controller_kit import HOSTS, Controller, changed, controller
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.freezes import freezes_at, freezes_overlapping, parse_freezes
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import check_freeze_window, verify_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.freezes import freezes_at, freezes_overlapping, parse_freezes
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import check_freeze_window, verify_token
 
 __all__ = ["controller"]  # the fixture
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -15,17 +15,17 @@ from pathlib import Path
 import pytest
 from approval_kit import NOW, ApprovalKit, Approver, consume
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import approval_signature_payload, canonical_json, document_payload
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner, process_start_time
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import TOKEN_PREFIX, decode_token, token_digest
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.file_safety import check_file
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.keys import load_public_key
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.policy import parse_policy
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.signed_document import parse_document
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import read_policy_file
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.trust_root import load_trust_root, parse_root, verify_rotation
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import verify_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import approval_signature_payload, canonical_json, document_payload
+from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner, process_start_time
+from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import TOKEN_PREFIX, decode_token, token_digest
+from ansible_collections.opsgate.release.plugins.module_utils.approval.file_safety import check_file
+from ansible_collections.opsgate.release.plugins.module_utils.approval.keys import load_public_key
+from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import parse_policy
+from ansible_collections.opsgate.release.plugins.module_utils.approval.signed_document import parse_document
+from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import read_policy_file
+from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import load_trust_root, parse_root, verify_rotation
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import verify_token
 
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493
@@ -435,7 +435,7 @@ def test_claims_signing_payload_is_domain_separated_from_policies() -> None:
 
 
 def test_the_pinned_file_wins_over_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ansible_collections.opsgate.release.plugins.plugin_utils.approval import trust_root
+    from ansible_collections.opsgate.release.plugins.module_utils.approval import trust_root
 
     pinned = tmp_path / "etc-trust.json"
     monkeypatch.setenv(trust_root.TRUST_ROOT_ENV, str(tmp_path / "operator-root.json"))
@@ -463,7 +463,7 @@ def test_a_failed_end_is_not_overwritten_by_a_later_success(ledger: ConsumptionL
 
 
 def test_a_token_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
-    from ansible_collections.opsgate.release.plugins.plugin_utils.approval.task_inputs import token_from_inputs
+    from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import token_from_inputs
 
     fifo = tmp_path / "token.fifo"
     os.mkfifo(fifo)

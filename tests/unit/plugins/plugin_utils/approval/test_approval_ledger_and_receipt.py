@@ -18,19 +18,19 @@ from pathlib import Path
 import pytest
 from approval_kit import NOW, ApprovalKit
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import receipt as receipt_module
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import verification as verification_module
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumeOutcome, ConsumptionLedger, RunOwner
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import token_digest
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.receipt import (
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval import verification as verification_module
+from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import ConsumeOutcome, ConsumptionLedger, RunOwner
+from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import token_digest
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import verify_token
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run import receipt as receipt_module
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import (
     ControllerIdentity,
     controller_identity,
     prune_receipts,
     require_receipt,
     write_receipt,
 )
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import verify_token
 
 _FORK = multiprocessing.get_context("fork")
 # A controller process that has ended: its consumption may be resumed by its run id.

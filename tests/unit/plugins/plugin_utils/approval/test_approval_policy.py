@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from approval_kit import ApprovalKit
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import SIGNATURE_DOMAIN, approval_signature_payload, canonical_json
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.policy import parse_policy
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.working_days import working_days_between
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import SIGNATURE_DOMAIN, approval_signature_payload, canonical_json
+from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import parse_policy
+from ansible_collections.opsgate.release.plugins.module_utils.approval.working_days import working_days_between
 
 
 def _mutated(change: Any) -> dict[str, Any]:

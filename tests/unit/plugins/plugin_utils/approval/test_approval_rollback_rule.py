@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from approval_kit import NOW, ApprovalKit
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import verify_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import verify_token
 
 CORE = ("business_head", "it_head", "risk_compliance", "ops_director")
 # Filed this morning for a window starting at noon: no working day in between.

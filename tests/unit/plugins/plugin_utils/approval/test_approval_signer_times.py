@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from approval_kit import NOW, ApprovalKit
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import canonical_json
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import TOKEN_PREFIX, SignatureEntry, decode_token, encode_token
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.policy import POLICY_KIND, parse_policy
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.signed_document import encode_document, parse_document, valid_signers
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import VerifiedApproval, verify_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import canonical_json
+from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import TOKEN_PREFIX, SignatureEntry, decode_token, encode_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import POLICY_KIND, parse_policy
+from ansible_collections.opsgate.release.plugins.module_utils.approval.signed_document import encode_document, parse_document, valid_signers
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import VerifiedApproval, verify_token
 
 
 def _body(token: str) -> dict[str, Any]:

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from approval_kit import NOW, ApprovalKit, Approver, consume
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.canonical import canonical_json
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.consumption_ledger import ConsumptionLedger
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.envelope import TOKEN_PREFIX, decode_token, token_digest
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.policy import Policy
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import RunScope, verify_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import canonical_json
+from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import ConsumptionLedger
+from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import TOKEN_PREFIX, decode_token, token_digest
+from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import Policy
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import RunScope, verify_token
 
 
 @dataclass

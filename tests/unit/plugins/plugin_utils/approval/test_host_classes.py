@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from approval_kit import NOW, ApprovalKit
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.host_classes import derive_class, derive_env, strictest
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.policy import parse_policy
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.verification import verify_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.host_classes import derive_class, derive_env, strictest
+from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import parse_policy
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import verify_token
 
 KIT = ApprovalKit()
 # core_business needs four roles (lead 3), customer_service two of them (lead 3), decision_support one (lead 1);

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from approval_kit import NOW, ApprovalKit
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval.readiness_policy import readiness_decision
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.readiness_policy import readiness_decision
 
 _ABSENT = object()
 

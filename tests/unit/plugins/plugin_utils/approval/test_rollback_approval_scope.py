@@ -12,8 +12,8 @@ import pytest
 from approval_kit import live_claims
 from controller_kit import HOSTS, Controller, changed, controller, output
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.approval_receipt import ApprovalRefused
-from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.host_change_action import refuse_outside_rollback
+from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import ApprovalError
+from ansible_collections.opsgate.release.plugins.module_utils.approval.host_check import refuse_outside_rollback
 
 __all__ = ["controller"]  # the fixture
 
@@ -29,7 +29,7 @@ __all__ = ["controller"]  # the fixture
     ],
 )
 def test_a_rollback_approval_refuses_every_deploy_step(step: str, args: dict[str, str]) -> None:
-    with pytest.raises(ApprovalRefused) as caught:
+    with pytest.raises(ApprovalError) as caught:
         refuse_outside_rollback("rollback", step, args)
     assert caught.value.code == "RELEASE_ACTION_NOT_APPROVED"
     assert step in str(caught.value)

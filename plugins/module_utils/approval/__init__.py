@@ -5,5 +5,7 @@
 
 Nothing in this package imports Ansible: ``bin/opsgate-approval`` imports it as a plain
 ``approval`` package on approvers' workstations, the action plugins import it by its
-collection name. Inside the package, imports are relative so both work.
+collection name, and the release modules run it on the managed hosts (host-side verification of
+the token and the change document). Inside the package, imports are relative so all three work.
+Controllers and hosts need ``cryptography``; a host without it refuses (keys.py names the package).
 """

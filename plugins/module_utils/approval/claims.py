@@ -39,7 +39,8 @@ CLAIM_KEYS = (
     "reports",
 )
 # Absent means a normal change, so tokens from before emergencies existed keep their meaning.
-OPTIONAL_CLAIM_KEYS = ("kind", "incident_id", "ratifies")
+# change_sha256 binds the change document (change_document.py); the policy decides whether it is required.
+OPTIONAL_CLAIM_KEYS = ("kind", "incident_id", "ratifies", "change_sha256")
 REPORT_KEYS = ("test", "acceptance")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
@@ -72,6 +73,7 @@ class Claims:
     kind: str = KIND_NORMAL
     incident_id: str | None = None
     ratifies: str | None = None
+    change_sha256: str | None = None
 
 
 def new_token_id() -> str:
@@ -163,7 +165,11 @@ def validate_claims(claims: dict[str, Any]) -> Claims:
         if not isinstance(ref, str) or not ref.strip():
             raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims.reports.{key} must name the {key} report, got {ref!r}")
     kind, incident_id, ratifies = _kind_claims(claims)
+    change_sha256 = claims.get("change_sha256")
+    if change_sha256 is not None and (not isinstance(change_sha256, str) or not _SHA256.fullmatch(change_sha256)):
+        raise errors.ApprovalError(errors.CLAIMS_INVALID, f"claims.change_sha256 must be 64 lowercase hex characters, got {change_sha256!r}")
     return Claims(
+        change_sha256=change_sha256,
         kind=kind,
         incident_id=incident_id,
         ratifies=ratifies,

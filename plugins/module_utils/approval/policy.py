@@ -42,9 +42,12 @@ DEFAULT_MAX_WINDOW_HOURS = 24
 DEFAULT_CLOCK_LEEWAY_SECONDS = 300
 # The lead time counts from no earlier than the first signature minus this many hours (docs/approvals.md).
 DEFAULT_PLAN_FILED_SLACK_HOURS = 24
+DEFAULT_HOST_GRACE_HOURS = 12
 MAX_PLAN_FILED_SLACK_HOURS = 366 * 24
 _TOP_KEYS = {
     "approvers",
+    "change_document",
+    "host_grace_hours",
     "retired_keys",
     "classes",
     "min_lead_working_days",
@@ -146,7 +149,19 @@ class Policy:
     emergency: EmergencyRule | None = None
     # Empty: the policy maps no host to a class; the token's class is what its roles are checked against.
     host_classes: tuple[HostClass, ...] = ()
+    # required: a token must bind the change document (change_sha256), or the gate refuses it before consuming it.
+    change_document: str = "optional"
+    # How long after a token's window a host still accepts steps of a run that started inside it (host-side check).
+    host_grace_hours: int = DEFAULT_HOST_GRACE_HOURS
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The signed document's bytes, as read: what the controller sends a host to verify against its own root.
+    document: bytes = field(default=b"", compare=False, repr=False)
+
+
+def _choice(value: Any, path: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise _fail(path, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _fail(path: str, message: str) -> errors.ApprovalError:
@@ -355,6 +370,8 @@ def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
         freezes=parse_freezes(raw.get("freezes"), f"{path}.freezes", timezone, classes),
         emergency=_emergency(raw.get("emergency"), f"{path}.emergency"),
         host_classes=parse_host_classes(raw.get("host_classes"), f"{path}.host_classes", classes),
+        change_document=_choice(raw.get("change_document", "optional"), f"{path}.change_document", ("required", "optional")),
+        host_grace_hours=_integer(raw.get("host_grace_hours", DEFAULT_HOST_GRACE_HOURS), f"{path}.host_grace_hours", 0),
         source=raw,
     )
 
@@ -388,4 +405,6 @@ def load_policy_document(data: bytes, root: TrustRoot, now: datetime, source: st
     if "ledger_dir" in body:
         raise _fail(f"{what}.ledger_dir", "the ledger location comes from the pinned trust root, not from the policy")
     policy = parse_policy(body, root.ledger_dir, path="policy")
-    return dataclasses.replace(policy, version=version, expires=expires, sha256=document.sha256, max_document_bytes=root.max_document_bytes, source=signed)
+    return dataclasses.replace(
+        policy, version=version, expires=expires, sha256=document.sha256, max_document_bytes=root.max_document_bytes, source=signed, document=bytes(data)
+    )

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import errors
-from .claims import format_timestamp, parse_timestamp, validate_claims
-from .consumption_ledger import RunOwner, process_start_time
-from .envelope import decode_token
-from .policy import Policy
-from .verification import RunScope, VerifiedApproval, check_scope, verify_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import format_timestamp, parse_timestamp, validate_claims
+from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import RunOwner, process_start_time
+from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import decode_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import Policy
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import RunScope, VerifiedApproval, check_scope, verify_token
 
 try:  # the operator the ledger's who and the archive name too (issue 12, one identity)
     from ..operator_identity import operator_identity

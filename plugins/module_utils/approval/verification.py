@@ -140,6 +140,7 @@ class VerifiedApproval:
             "kind": claims.kind,
             "incident_id": claims.incident_id,
             "ratifies": claims.ratifies,
+            "change_sha256": claims.change_sha256,
         }
 
 
@@ -319,7 +320,7 @@ def _check_roles(claims: Claims, approvers: list[Approver], policy: Policy) -> i
     return lead
 
 
-def _check_window(claims: Claims, policy: Policy, now: datetime) -> None:
+def _check_window(claims: Claims, policy: Policy, now: datetime | None, grace: timedelta = timedelta(0)) -> None:
     if claims.not_after <= claims.not_before:
         raise errors.ApprovalError(
             errors.WINDOW_INVALID, f"not_after {format_timestamp(claims.not_after)} is not after not_before {format_timestamp(claims.not_before)}"
@@ -330,16 +331,19 @@ def _check_window(claims: Claims, policy: Policy, now: datetime) -> None:
         limit, limit_name = float(policy.emergency.max_window_hours), "emergency.max_window_hours"
     if length > timedelta(hours=limit):
         raise errors.ApprovalError(errors.WINDOW_TOO_LONG, f"window {length.total_seconds() / 3600:g} h is longer than {limit_name} {limit:g}")
+    if now is None:
+        return
     leeway = timedelta(seconds=policy.clock_leeway_seconds)
     if now < claims.not_before - leeway:
         raise errors.ApprovalError(
             errors.NOT_YET_VALID,
             f"the window opens at {format_timestamp(claims.not_before)}, now is {format_timestamp(now)} (leeway {policy.clock_leeway_seconds} s)",
         )
-    if now > claims.not_after + leeway:
+    if now > claims.not_after + leeway + grace:
+        extra = f", host grace {grace.total_seconds() / 3600:g} h" if grace else ""
         raise errors.ApprovalError(
             errors.EXPIRED,
-            f"the window closed at {format_timestamp(claims.not_after)}, now is {format_timestamp(now)} (leeway {policy.clock_leeway_seconds} s)",
+            f"the window closed at {format_timestamp(claims.not_after)}, now is {format_timestamp(now)} (leeway {policy.clock_leeway_seconds} s{extra})",
         )
 
 
@@ -445,12 +449,15 @@ def verify_token(
     now: datetime,
     scope: RunScope | None = None,
     ledger: ConsumptionLedger | None = None,
+    window_grace: timedelta | None = timedelta(0),
 ) -> VerifiedApproval:
     """Run every check; return the verified approval or raise ApprovalError with the first unmet condition.
 
     ``scope`` None skips the scope checks (the CLI before the run is known); ``ledger`` None skips
     the replay check, which otherwise refuses any token consumed before. Consuming, and resuming
     an unfinished run, is a separate, atomic step (ConsumptionLedger.consume).
+    ``window_grace`` is how long after the window a host still accepts a step of a run started in it;
+    None skips the window and freeze checks against ``now`` (a host undoing this token's own step).
     """
     envelope = decode_token(token, policy.max_document_bytes)
     claims = validate_claims(envelope.claims)
@@ -460,8 +467,9 @@ def verify_token(
     # The class the roles are counted for is the one the signed policy gives the token's hosts, not a variable's.
     check_host_classes(claims, policy.host_classes, policy.classes)
     required_lead = _check_roles(claims, approvers, policy)
-    _check_window(claims, policy, now)
-    _check_not_frozen(claims, policy, now)
+    _check_window(claims, policy, None if window_grace is None else now, window_grace or timedelta(0))
+    if window_grace is not None:
+        _check_not_frozen(claims, policy, now)
     timed = _check_signer_times(claims, envelope, signers, policy, now)
     lead, counted_from = _check_lead_time(claims, policy, required_lead, timed[0])
     signed_at = {signer.keyid: moment for moment, signer in timed}

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import errors
-from .policy import READINESS_SKIP, Policy
-from .task_inputs import policy_from_inputs, token_from_inputs
-from .verification import verify_token
+from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import READINESS_SKIP, Policy
+from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import policy_from_inputs, token_from_inputs
+from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import verify_token
 
 
 @dataclass(frozen=True)

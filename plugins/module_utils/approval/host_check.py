@@ -1,0 +1,190 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a managed host checks before a release step changes it (issue 12, "the hosts check it").
+
+The host trusts only what the security team put on it with the trust bootstrap playbook
+(``playbooks/trust_bootstrap.yml``): the pinned root (``/etc/opsgate/trust.json``, the same signed
+document the controllers pin) and the host's own name and address (``/etc/opsgate/host.json``),
+both root-owned. Everything else arrives with the step and is checked here against them: the
+signed policy (against the root), the token (against the policy: signatures, roles of the class
+the policy maps this host to, window, freezes), the change document (against the token's
+``change_sha256``), this host's entry in it (by the host's own name and address), and the step's
+arguments (against that entry). A controller that was tampered with can make a host refuse,
+never accept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import errors
+from .change_document import check_change_matches_claims, check_step
+from .claims import KIND_RATIFICATION
+from .file_safety import check_file
+from .identity import check_host_name, shown
+from .policy import load_policy_document
+from .trust_root import DEFAULT_TRUST_ROOT, TrustRoot, load_trust_root
+from .verification import VerifiedApproval, verify_token
+
+HOST_IDENTITY = "/etc/opsgate/host.json"
+HOST_IDENTITY_TYPE = "opsgate.release/host"
+# The highest policy version this host has accepted: an older signed policy is refused afterwards.
+HOST_STATE = "/var/lib/opsgate/host-trust.json"
+
+# What a rollback approval may do on a host: return it to a release its ledger records good. A class's
+# rollback rule (fewer roles, shorter lead time) rests on this, so no variable may widen it.
+ROLLBACK_STEPS = {("release_revert", "mode", "rollback", None), ("release_commit", "event", "rollback", "deploy")}
+# Steps that undo this token's own work on this host: never refused for time (a failed deploy must be put back).
+UNDO_STEPS = {("release_revert", "mode", "failed")}
+
+
+def refuse_outside_rollback(action: str, step: str, arguments: dict[str, Any]) -> None:
+    """A token approved for ``rollback`` never stages, switches or commits a new release."""
+    if action != "rollback":
+        return
+    for name, option, wanted, default in ROLLBACK_STEPS:
+        if step == name and arguments.get(option, default) == wanted:
+            return
+    raise errors.ApprovalError(
+        errors.STEP_NOT_APPROVED,
+        f"{step} is not part of a rollback: a rollback approval only returns hosts to a release their ledger records good "
+        "(release_revert mode=rollback, release_commit event=rollback); deploying a release needs a deploy approval",
+    )
+
+
+def is_rollback_step(step: str, arguments: dict[str, Any]) -> bool:
+    return any(step == name and arguments.get(option, default) == wanted for name, option, wanted, default in ROLLBACK_STEPS)
+
+
+def arguments_to_compare(action: str, step: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The step's arguments that the change document decides.
+
+    A rollback step's target is chosen on the host from its own ledger (a release recorded good:
+    settle.rollback_release), so the change names no release id for it; under a deploy or gray
+    release token (putting a host back after a failed gate) neither its version nor its digest:
+    they are the previous good release's, not the approved one's.
+    """
+    compared = dict(arguments)
+    if is_rollback_step(step, arguments):
+        compared.pop("release_id", None)
+        if action != "rollback":
+            compared.pop("version", None)
+            compared.pop("artifact_sha256", None)
+    return compared
+
+
+def is_undo(step: str, arguments: dict[str, Any]) -> bool:
+    return any(step == name and arguments.get(option) == wanted for name, option, wanted in UNDO_STEPS)
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    name: str
+    address: str
+
+
+def host_is_bootstrapped(root_path: str = DEFAULT_TRUST_ROOT) -> bool:
+    return os.path.lexists(root_path)
+
+
+def load_host_identity(path: str = HOST_IDENTITY) -> HostIdentity:
+    if not os.path.lexists(path):
+        raise errors.ApprovalError(
+            errors.HOST_IDENTITY_INVALID, f"{path} is missing: run the trust bootstrap playbook on this host (docs/approvals.md 'Trust on the hosts')"
+        )
+    check_file(path, "the host identity", errors.HOST_IDENTITY_INVALID, owners=(0,))
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read(65536).decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise errors.ApprovalError(errors.HOST_IDENTITY_INVALID, f"{path} is not the host identity JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("_type") != HOST_IDENTITY_TYPE or set(data) != {"_type", "name", "address"}:
+        raise errors.ApprovalError(errors.HOST_IDENTITY_INVALID, f"{path} must be a {HOST_IDENTITY_TYPE} with exactly name and address")
+    name = check_host_name(data["name"], f"{path}.name", errors.HOST_IDENTITY_INVALID)
+    address = data["address"]
+    if not isinstance(address, str) or not address or len(address) > 255:
+        raise errors.ApprovalError(errors.HOST_IDENTITY_INVALID, f"{path}.address must be the address the host is reached at, got {shown(address)!r}")
+    return HostIdentity(name, address)
+
+
+def _check_policy_version(version: int, state_path: str, record: bool) -> None:
+    seen = 0
+    try:
+        with open(state_path, encoding="utf-8") as handle:
+            seen = int(json.load(handle).get("policy_version", 0))
+    except FileNotFoundError:
+        seen = 0
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise errors.ApprovalError(errors.HOST_IDENTITY_INVALID, f"{state_path} cannot be read: {exc}") from None
+    if version < seen:
+        raise errors.ApprovalError(errors.POLICY_ROLLBACK, f"policy version {version} is older than version {seen}, which this host has already accepted")
+    if record and version > seen:
+        os.makedirs(os.path.dirname(state_path), mode=0o755, exist_ok=True)
+        temporary = f"{state_path}.tmp.{os.getpid()}"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump({"policy_version": version}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, state_path)
+
+
+def verify_step_on_host(
+    *,
+    step: str,
+    arguments: dict[str, Any],
+    token: str,
+    policy_document: bytes,
+    change: Any,
+    root: TrustRoot,
+    identity: HostIdentity,
+    now: datetime,
+    state_path: str = HOST_STATE,
+    record: bool = True,
+) -> VerifiedApproval:
+    """Every check a host makes before a release step; raises ApprovalError naming the first one unmet."""
+    policy = load_policy_document(policy_document, root, now, "sent with the step")
+    _check_policy_version(policy.version, state_path, record)
+    undo = is_undo(step, arguments)
+    approval = verify_token(token, policy, now, window_grace=None if undo else timedelta(hours=policy.host_grace_hours))
+    claims = approval.claims
+    if claims.kind == KIND_RATIFICATION:
+        raise errors.ApprovalError(errors.KIND_MISMATCH, f"token {claims.token_id} ratifies an emergency after the fact and changes no host")
+    refuse_outside_rollback(claims.action, step, arguments)
+    check_change_matches_claims(change, claims)
+    check_step(change, identity.name, identity.address, arguments_to_compare(claims.action, step, arguments))
+    return approval
+
+
+def verify_on_this_host(step: str, arguments: dict[str, Any], token: str, policy_document: str, change: Any, now: datetime, record: bool) -> dict[str, Any]:
+    """The module entry: the host's own root and identity, then verify_step_on_host. Returns what the result may show."""
+    if not host_is_bootstrapped():
+        raise errors.ApprovalError(
+            errors.HOST_NOT_BOOTSTRAPPED,
+            f"this host has no pinned trust root ({DEFAULT_TRUST_ROOT}): run the trust bootstrap playbook first "
+            "(docs/approvals.md 'Trust on the hosts')",
+        )
+    root = load_trust_root(DEFAULT_TRUST_ROOT)
+    identity = load_host_identity()
+    approval = verify_step_on_host(
+        step=step,
+        arguments=arguments,
+        token=token,
+        policy_document=policy_document.encode("utf-8"),
+        change=change,
+        root=root,
+        identity=identity,
+        now=now,
+        record=record,
+    )
+    return {
+        "host": identity.name,
+        "token_id": approval.token_id,
+        "change_sha256": approval.claims.change_sha256,
+        "root_version": root.version,
+        "signers": sorted({signer.role for signer in approval.signers}),
+    }

@@ -1,0 +1,82 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Pin the trust root and the host's own identity on a managed host (the trust bootstrap).
+
+The first root on a host is trusted because the security team installs it (with root on the host,
+in a playbook of its own); every later root only by rotation, signed by the thresholds of the
+installed version and of the new one (trust_root.verify_rotation), so whoever runs deploys cannot
+install a root of their own even with this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from . import errors
+from .host_check import HOST_IDENTITY, HOST_IDENTITY_TYPE
+from .identity import check_host_name
+from .signed_document import parse_document
+from .trust_root import DEFAULT_TRUST_ROOT, MAX_DOCUMENT_BYTES, TrustRoot, load_trust_root, parse_root, verify_rotation
+
+
+def _write_root_owned(path: str, data: bytes) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    os.chown(directory, 0, 0)
+    os.chmod(directory, 0o755)
+    temporary = f"{path}.tmp.{os.getpid()}"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chown(temporary, 0, 0)
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
+
+
+def identity_bytes(name: str, address: str) -> bytes:
+    return (json.dumps({"_type": HOST_IDENTITY_TYPE, "name": name, "address": address}, sort_keys=True, indent=2) + "\n").encode("utf-8")
+
+
+def install(
+    root_text: str, name: str, address: str, check_mode: bool, root_path: str = DEFAULT_TRUST_ROOT, identity_path: str = HOST_IDENTITY
+) -> dict[str, Any]:
+    """Install or rotate the root and write the identity; returns what changed."""
+    check_host_name(name, "name", errors.HOST_IDENTITY_INVALID)
+    if not address or len(address) > 255:
+        raise errors.ApprovalError(errors.HOST_IDENTITY_INVALID, f"address must be the address this host is reached at, got {address!r}")
+    data = root_text.encode("utf-8")
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    document = parse_document(data, "the trust root to install", errors.TRUST_ROOT_INVALID, max_bytes=MAX_DOCUMENT_BYTES)
+    current: TrustRoot | None = load_trust_root(root_path) if os.path.lexists(root_path) else None
+    if current is None:
+        new = parse_root(document, root_path)
+        root_changed = True
+    elif current.sha256 == document.sha256:
+        new, root_changed = current, False
+    else:
+        new = verify_rotation(current, document, root_path)
+        root_changed = True
+    identity = identity_bytes(name, address)
+    try:
+        with open(identity_path, "rb") as handle:
+            identity_changed = handle.read() != identity
+    except FileNotFoundError:
+        identity_changed = True
+    if not check_mode:
+        if root_changed:
+            _write_root_owned(root_path, data)
+        if identity_changed:
+            _write_root_owned(identity_path, identity)
+    return {
+        "changed": root_changed or identity_changed,
+        "root_version": new.version,
+        "root_sha256": document.sha256,
+        "previous_root_version": current.version if current else None,
+        "host": name,
+        "address": address,
+    }

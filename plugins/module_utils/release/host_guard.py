@@ -1,0 +1,85 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The first thing every release module does on the host: verify the approval itself.
+
+On a host the trust bootstrap has pinned a root on, a step runs only when the token, the signed
+policy and the change document the controller sends verify against that root, and the step's
+arguments are this host's entry of the change (``module_utils/approval/host_check.py``). The
+token's id and change id written to the host's ledger are then the verified ones. A host
+without a pinned root is not protected by this check (the controller's checks still run); the
+result says so in ``host_verified``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ..approval import errors
+from ..approval.host_check import host_is_bootstrapped, is_undo, verify_on_this_host
+from .layout import Layout
+from .ledger import LedgerError, read_ledger
+
+_NOT_RELEASE_INPUTS = {"host_token", "host_policy", "host_change", "approval", "who", "token_id"}
+DEBIAN_PACKAGE = "python3-cryptography"
+RHEL_PACKAGE = "python3-cryptography"
+
+
+def token_spent_on_host(base_dir: str, token_id: str) -> str | None:
+    """Why ``token_id`` may not change this host again, or None.
+
+    A token is spent here once a later ledger line was written under another token: the release it
+    applied was superseded or rolled back. Repeating or resuming the same run stays possible.
+    """
+    try:
+        entries = read_ledger(Layout(base_dir).ledger)
+    except (LedgerError, OSError):
+        return None  # the step itself reports an unreadable ledger
+    last = max((index for index, entry in enumerate(entries) if entry.token_id == token_id), default=None)
+    if last is None:
+        return None
+    later = [entry for entry in entries[last + 1 :] if entry.token_id and entry.token_id != token_id]
+    if not later:
+        return None
+    first = later[0]
+    return f"token {token_id} was applied on this host before, and then {first.event} {first.release_id} ran under token {first.token_id} at {first.at}"
+
+
+def guard_step(module: Any, step: str) -> dict[str, Any]:
+    """Verify on the host, or fail the module; returns fields for the result. Updates token_id/change_id to the verified ones."""
+    params = module.params
+    if not host_is_bootstrapped():
+        return {"host_verified": False}
+    token = params.get("host_token")
+    if not token or not params.get("host_policy") or not params.get("host_change"):
+        module.fail_json(
+            msg=f"{step} refused [{errors.CHANGE_NOT_BOUND}]: this host pins a trust root and verifies every release step itself, "
+            "but the controller sent no token, policy or change document (an old or modified collection on the controller?)",
+            approval_error=errors.CHANGE_NOT_BOUND,
+            changed=False,
+        )
+    arguments = {key: value for key, value in params.items() if key not in _NOT_RELEASE_INPUTS}
+    try:
+        verified = verify_on_this_host(
+            step, arguments, token, params["host_policy"], params["host_change"], datetime.now(UTC), record=not module.check_mode
+        )
+    except errors.MissingLibraryError as exc:
+        module.fail_json(
+            msg=f"{step} refused on this host: it verifies approvals itself and {exc.library} is not installed "
+            f"(install {DEBIAN_PACKAGE} on Debian/Ubuntu, {RHEL_PACKAGE} on RHEL; nothing was changed)",
+            approval_error="APPROVAL_HOST_LIBRARY_MISSING",
+            changed=False,
+        )
+    except errors.ApprovalError as exc:
+        module.fail_json(msg=f"{step} refused by the host [{exc.code}]: {exc.message}; nothing was changed", approval_error=exc.code, changed=False)
+    if not is_undo(step, arguments):
+        spent = token_spent_on_host(params["base_dir"], verified["token_id"])
+        if spent:
+            module.fail_json(
+                msg=f"{step} refused by the host [{errors.HOST_TOKEN_SPENT}]: {spent}; an approval is used once",
+                approval_error=errors.HOST_TOKEN_SPENT,
+                changed=False,
+            )
+    params["token_id"] = verified["token_id"]
+    return {"host_verified": True, "host_verification": verified}

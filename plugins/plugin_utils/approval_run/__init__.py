@@ -1,0 +1,7 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The controller's side of an approved run: the receipt of this run's gate and the readiness decision.
+
+The approval checks themselves live in ``module_utils/approval`` so that the hosts run the same code.
+"""
