@@ -18,7 +18,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import canonical_json
-from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import check_change_matches_claims
+from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import change_digest, check_change_matches_claims
 from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import ACTIONS, KIND_EMERGENCY, format_timestamp, parse_timestamp, validate_claims
 from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import OUTCOMES, ConsumptionLedger
 from ansible_collections.opsgate.release.plugins.module_utils.approval.emergency import ratify_by
@@ -33,6 +33,7 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.verificat
     run_scope,
     verify_token,
 )
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.change_inputs import change_from_hostvars
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import (
     controller_identity,
     prune_receipts,
@@ -52,6 +53,8 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "finish": {"type": "str", "choices": list(OUTCOMES)},
     "check_freeze": {"type": "bool", "default": False},
     "change": {"type": "dict"},
+    "change_inputs_var": {"type": "str"},
+    "change_rollout": {"type": "raw"},
     "token": {"type": "str", "no_log": True},
     "token_file": {"type": "path"},
 }
@@ -150,6 +153,16 @@ class ActionModule(ActionBase):
             if approval.claims.change_sha256 or policy.change_document == "required":
                 # Before the token is consumed: a run whose change is not the signed one wastes nothing.
                 check_change_matches_claims(args["change"], approval.claims)
+                if args["change_inputs_var"]:
+                    # The document handed to the gate must also be what this run's step inputs give: a variable set over
+                    # the role's own (-e __deploy_change=<the signed one>) is caught here, before the token is used.
+                    rebuilt = change_from_hostvars(task_vars, self._templar.template, args["change_inputs_var"], args["change"], args["change_rollout"])
+                    if change_digest(rebuilt) != change_digest(args["change"]):
+                        raise errors.ApprovalError(
+                            errors.CHANGE_MISMATCH,
+                            f"the step inputs of this run ({args['change_inputs_var']}) do not give the change document handed to the gate: "
+                            "a variable of the role was set from outside (extra vars, inventory); nothing was consumed",
+                        )
             outcome = ledger.consume(
                 approval.token_id,
                 approval.digest,

@@ -13,9 +13,10 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import build_change, change_digest
+from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import change_digest
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_summary import summary_lines
 from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import ACTIONS
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.change_inputs import change_from_hostvars
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "action": {"type": "str", "required": True, "choices": list(ACTIONS)},
@@ -56,27 +57,8 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        hostvars = task_vars.get("hostvars") or {}
-        hosts: dict[str, dict[str, Any]] = {}
-        for name in task_vars.get("ansible_play_hosts_all") or []:
-            variables = hostvars.get(name) or {}
-            inputs = variables.get(args["inputs_var"])
-            if not isinstance(inputs, dict):
-                result.update(failed=True, msg=f"{name}: the release step inputs ({args['inputs_var']}) were not computed for this host")
-                return result
-            address = variables.get("ansible_host", name)
-            hosts[str(name)] = {"address": self._templar.template(address), "inputs": self._templar.template(inputs)}
         try:
-            document = build_change(
-                action=args["action"],
-                app=args["app"],
-                version=args["version"],
-                artifact_sha256=args["artifact_sha256"],
-                change_id=args["change_id"],
-                env=args["env"],
-                hosts=hosts,
-                rollout=args["rollout"] or None,
-            )
+            document = change_from_hostvars(task_vars, self._templar.template, args["inputs_var"], args, args["rollout"])
             digest = change_digest(document)
         except errors.ApprovalError as exc:
             result.update(failed=True, msg=f"change document [{exc.code}]: {exc.message}")
