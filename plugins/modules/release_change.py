@@ -13,7 +13,7 @@ version_added: 0.3.0
 description:
   - Runs on the controller only (an action plugin); contacts no host and changes nothing, except the file O(out).
   - For the play's hosts (after C(--limit)), takes each host's release step inputs from the variable O(inputs_var) and the
-    address it is reached at (C(ansible_host), else its name), and builds one document under one sha256: app, version,
+    address it is reached at (C(ansible_host), else its name), and builds one document under one sha256 - app, version,
     change id, environment, action, every artifact digest, the sha256 of every rendered config file and service unit,
     hooks, service, health check, backup paths, owner, group, modes, retention, and the rollout plan.
   - The approval token signs that sha256 (claim C(change_sha256), C(opsgate-approval request --change FILE)); the gate,

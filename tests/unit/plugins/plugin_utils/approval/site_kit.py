@@ -24,7 +24,6 @@ VERSION = "1.0.0"
 HOST_CLASSES = [{"hosts": ["*"], "class": "decision_support"}, {"hosts": ["core-*"], "class": "core_business", "env": "prod"}]
 
 
-
 class Site:
     """Four local hosts, each with its own release tree, behind a pinned root and a policy with host_classes."""
 
