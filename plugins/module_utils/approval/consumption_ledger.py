@@ -21,7 +21,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,18 +89,23 @@ class _State:
 
 
 def process_start_time(pid: int) -> str:
-    """When process ``pid`` started, so a recycled pid never passes for it; "gone" once it has ended."""
-    if os.path.isdir("/proc/self"):
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-                stat = handle.read()
-        except OSError:
-            return "gone"
-        # Field 22 (starttime, clock ticks since boot); the command name before ")" may hold spaces.
-        fields = stat.rsplit(")", 1)[-1].split()
-        return fields[19] if len(fields) > 19 else "unknown"
-    result = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, check=False)
-    return "-".join(result.stdout.split()) or "gone"
+    """When process ``pid`` started, so a recycled pid never passes for it; "gone" once it has ended.
+
+    Runs on the controller, which is Linux (ansible-core's controller needs a POSIX system; the gate needs
+    /proc). Without /proc it refuses rather than guess whether the run that holds a token is alive.
+    """
+    if not os.path.isdir("/proc/self"):
+        raise errors.ApprovalError(
+            errors.LEDGER_ERROR, "this controller has no /proc: the token ledger tells live runs from ended ones by /proc/<pid>/stat (Linux)"
+        )
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            stat = handle.read()
+    except OSError:
+        return "gone"
+    # Field 22 (starttime, clock ticks since boot); the command name before ")" may hold spaces.
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else "unknown"
 
 
 class ConsumptionLedger:
