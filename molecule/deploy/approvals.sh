@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real approval tokens for the scenarios and the demo, signed with bin/opsgate-approval and throw-away keys.
-#   approvals.sh init DIR     2 policy administrators, 4 approvers and a requester; a trust root signed by
+#   approvals.sh init DIR [required]
+#                             2 policy administrators, 4 approvers and a requester; a trust root signed by
 #                             both administrators, pinned at DIR/trust/root.json (ledger DIR/ledger);
 #                             the signed policy DIR/trust/policy.json; DIR/policy.yml, an inventory source
 #                             that names the policy file. Runs need OPSGATE_TRUST_ROOT=DIR/trust/root.json.
@@ -8,6 +9,10 @@
 #                             RULE normal (default): the four core roles, plan filed 10 days ago;
 #                             rollback-good: a rollback under the class's rollback rule (the operations
 #                             director alone, plan filed two hours ago).
+#   approvals.sh token-change DIR OUT CHANGE_FILE [RULE]
+#                             the same, requested from a change document a playbook wrote
+#                             (deploy_change_out=FILE ...): the token signs its sha256.
+#   With "required", the policy says change_document: required (docs/approvals.md, "The change document").
 # This is a demo root: production pins /etc/opsgate/trust.json made by its own administrators (docs/approvals.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,7 +20,7 @@ cli=("$root/.venv/bin/python" "$root/bin/opsgate-approval")
 roles=(business_head it_head risk_compliance ops_director)
 
 init() {
-    local dir=$1
+    local dir=$1 change_document=${2:-optional}
     mkdir -p "$dir/keys" "$dir/ledger" "$dir/trust"
     chmod 700 "$dir/keys" "$dir/ledger"
     chmod 755 "$dir" "$dir/trust"
@@ -32,9 +37,9 @@ init() {
     "${cli[@]}" admin-sign --key "$dir/keys/admin-two.pem" --in "$dir/trust/root.1.json" --out "$dir/trust/root.2.json" >/dev/null 2>&1
     "${cli[@]}" root-install --in "$dir/trust/root.2.json" --trust-root "$dir/trust/root.json" >/dev/null 2>&1
     rm -f "$dir/trust/root.unsigned.json" "$dir/trust/root.1.json" "$dir/trust/root.2.json"
-    python3 - "$dir" "${roles[@]}" <<'PY'
+    python3 - "$dir" "$change_document" "${roles[@]}" <<'PY'
 import json, sys
-directory, roles = sys.argv[1], sys.argv[2:]
+directory, change_document, roles = sys.argv[1], sys.argv[2], sys.argv[3:]
 approvers = [json.load(open(f"{directory}/keys/{name}.pub")) for name in [*roles, "requester"]]
 policy = {
     "approvers": approvers,
@@ -53,6 +58,7 @@ policy = {
     "plan_filed_slack_hours": 24 * 14,
     "timezone": "UTC",
     "max_window_hours": 24,
+    "change_document": change_document,
 }
 json.dump(policy, open(f"{directory}/trust/policy-body.json", "w"), indent=1)
 # An inventory source that names the signed policy file; it proves nothing by itself.
@@ -64,27 +70,40 @@ PY
     "${cli[@]}" admin-sign --key "$dir/keys/admin-two.pem" --in "$dir/trust/policy.1.json" --out "$dir/trust/policy.json" >/dev/null 2>&1
     rm -f "$dir/trust/policy.unsigned.json" "$dir/trust/policy.1.json" "$dir/trust/policy-body.json"
     echo "OPSGATE_TRUST_ROOT=$dir/trust/root.json" > "$dir/env"
+    echo "$change_document" > "$dir/change_document"
 }
 
 token() {
     local dir=$1 out=$2 action=$3 app=$4 version=$5 sha=$6 env=$7 hosts=$8
     local change=${9:-CHG-$action-$version} rule=${10:-normal}
+    sign_request "$dir" "$out" "$rule" --change-id "$change" --action "$action" \
+        --app "$app" --version "$version" --artifact-sha256 "$sha" --env "$env" --hosts "$hosts"
+}
+
+token-change() {
+    local dir=$1 out=$2 change_file=$3 rule=${4:-normal}
+    sign_request "$dir" "$out" "$rule" --change "$change_file"
+}
+
+sign_request() {
+    local dir=$1 out=$2 rule=$3
+    shift 3
     local unsigned="$out.unsigned" filed="-10 days" signers=("${roles[@]}")
     if [ "$rule" = rollback-good ]; then
         filed="-2 hours" signers=(ops_director)
     fi
-    "${cli[@]}" request --change-id "$change" --system sample --system-class core_business --action "$action" \
-        --app "$app" --version "$version" --artifact-sha256 "$sha" --env "$env" --hosts "$hosts" \
+    "${cli[@]}" request --system sample --system-class core_business "$@" \
         --plan-filed-at "$(date -u -d "$filed" +%Y-%m-%dT%H:%M:%SZ)" \
         --not-before "$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)" --not-after "$(date -u -d '+20 hours' +%Y-%m-%dT%H:%M:%SZ)" \
-        --requested-by requester --key "$dir/keys/requester.pem" --test-report TR-1 --acceptance-report AR-1 --out "$unsigned" >/dev/null 2>&1
+        --requested-by requester --key "$dir/keys/requester.pem" --test-report TR-1 --acceptance-report AR-1 --out "$unsigned" > "$out.summary" 2>/dev/null
     local current=$unsigned
     for role in "${signers[@]}"; do
         "${cli[@]}" sign --key "$dir/keys/$role.pem" --in "$current" --out "$out.$role" >/dev/null 2>&1
         current="$out.$role"
     done
     mv "$current" "$out"
-    rm -f "$out".* "$unsigned"
+    for role in "${signers[@]}"; do rm -f "$out.$role"; done
+    rm -f "$unsigned"
 }
 
 "$@"

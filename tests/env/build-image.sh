@@ -25,12 +25,16 @@ include=python3,python3-apt,systemd,systemd-sysv,dbus,openssh-server,iproute2,pr
 rootfs=$(mktemp -d /var/tmp/opsgate-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
 echo "debootstrap bookworm into $rootfs (about a minute)"
-debootstrap --variant=minbase --include="$include" bookworm "$rootfs" "$mirror" >/dev/null
+debootstrap --variant=minbase --include="$include" bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || { tail -20 "$rootfs.log"; exit 1; }
+rm -f "$rootfs.log"
 
 # Keep gcc's packages in the apt cache (not installed): the preflight scenario
 # installs gcc offline on one host to prove the forbidden-software check.
 echo "deb $mirror bookworm main" > "$rootfs/etc/apt/sources.list"
 chroot "$rootfs" apt-get update -qq
+# The release modules verify approvals on hosts with a pinned trust root (issue 12): they need
+# cryptography. Installed after debootstrap, whose --include cannot configure it in minbase.
+chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -qq -y --no-install-recommends python3-cryptography >/dev/null
 chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -qq -y --download-only gcc make >/dev/null
 rm -f "$rootfs/etc/apt/apt.conf.d/docker-clean"
 

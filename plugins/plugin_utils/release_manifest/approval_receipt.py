@@ -62,7 +62,8 @@ def require_host_approval(
         )
         approval = require_receipt(token, policy, run, host, check_mode=check_mode)
         host_check: dict[str, Any] = {}
-        if approval.claims.change_sha256 or policy.change_document == "required":
+        # Only a step that changes the host is compared with the change (the rollout bookkeeping changes none).
+        if step and (approval.claims.change_sha256 or policy.change_document == "required"):
             check_change_matches_claims(change, approval.claims)
             address = template(task_vars.get("ansible_host", host)) if "ansible_host" in task_vars else host
             step_arguments = arguments_to_compare(approval.claims.action, step, dict(arguments or {}))

@@ -25,15 +25,30 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.change_do
 pytestmark = pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason="ansible-playbook is not installed next to the test interpreter")
 
 
+ROLLOUT = {"steps": [{"hosts": 1}, {"hosts": "100%"}], "health": {"interval": 1, "consecutive_successes": 1, "failure_limit": 1, "timeout": 10}}
+ROLLBACK_ARGS = ("-e", "rollback_version=0.9.0", "-e", "rollback_artifact_sha256=" + "ab" * 32, "-e", "rollback_change_id=CHG-2025-0118")
+
+
 class Approved:
-    def __init__(self, tmp_path: Path) -> None:
+    """A change planned by the real playbook, and a token that signs that plan's sha256."""
+
+    def __init__(self, tmp_path: Path, playbook: str = "deploy.yml", args: tuple[str, ...] = (), **claims: Any) -> None:
         self.site = Site(tmp_path, change_document="required")
+        self.playbook = playbook
+        self.args = args
+        inventory = self.inventory()
+        for host in inventory["all"]["hosts"].values():
+            host["opsgate_rollout"] = ROLLOUT
+        self.write_inventory(inventory)
         self.plan = tmp_path / "change.json"
-        done = self.site.play("deploy.yml", self.site.token(), "-e", f"deploy_change_out={self.plan}")
+        plan_var = playbook.replace(".yml", "_change_out")
+        done = self.site.play(playbook, self.site.token(), "-e", f"{plan_var}={self.plan}", *args)
         assert done.returncode == 0, _out(done)[-4000:]
         assert "change document written to" in done.stdout
         self.change = json.loads(self.plan.read_text())
-        self.token = self.site.token(change_sha256=change_digest(self.change))
+        values = {"action": self.change["action"], "version": self.change["version"], "artifact_sha256": self.change["artifact_sha256"]}
+        values.update(change_id=self.change["change_id"], **claims)
+        self.token = self.site.token(change_sha256=change_digest(self.change), **values)
         self.before = self.site.hosts_snapshot()
 
     def inventory(self) -> dict[str, Any]:
@@ -43,7 +58,7 @@ class Approved:
         (self.site.root / "hosts.json").write_text(json.dumps(inventory))
 
     def refused(self, *args: str, expected: tuple[str, ...] = ("APPROVAL_CHANGE_MISMATCH",), token: str | None = None) -> None:
-        done = self.site.play("deploy.yml", token or self.token, *args)
+        done = self.site.play(self.playbook, token or self.token, *self.args, *args)
         _refused(self.site, done, self.before, *expected)
 
 
@@ -136,3 +151,54 @@ def test_a_wrapper_playbook_that_sets_facts_before_the_role_is_refused(approved:
 
 def test_a_token_without_the_change_digest_is_refused_when_the_policy_requires_it(approved: Approved) -> None:
     approved.refused(token=approved.site.token(), expected=("APPROVAL_CHANGE_NOT_BOUND",))
+
+
+@pytest.fixture
+def approved_gray(tmp_path: Path) -> Approved:
+    return Approved(tmp_path, "gray_release.yml")
+
+
+@pytest.fixture
+def approved_rollback(tmp_path: Path) -> Approved:
+    return Approved(tmp_path, "rollback.yml", ROLLBACK_ARGS)
+
+
+def test_control_the_signed_gray_release_passes_the_gate_and_releases(approved_gray: Approved) -> None:
+    assert approved_gray.change["rollout"]["steps"] == ROLLOUT["steps"]
+    done = approved_gray.site.play("gray_release.yml", approved_gray.token)
+    assert done.returncode == 0, _out(done)[-4000:]
+    assert approved_gray.site.hosts_snapshot() != approved_gray.before
+
+
+def test_a_rollout_plan_changed_after_signing_is_refused(approved_gray: Approved) -> None:
+    approved_gray.refused("-e", json.dumps({"opsgate_rollout": {**ROLLOUT, "steps": [{"hosts": "100%"}]}}))
+
+
+def test_the_gray_release_rollout_variable_set_by_extra_vars_is_refused(approved_gray: Approved) -> None:
+    approved_gray.refused("-e", json.dumps({"gray_release_rollout": {**ROLLOUT, "failure_budget": 3}}))
+
+
+def test_the_gray_release_environment_set_by_extra_vars_is_refused(approved_gray: Approved) -> None:
+    approved_gray.refused("-e", "__gray_release_env_resolved=staging", expected=("APPROVAL_ENV_MISMATCH",))
+
+
+def test_control_the_signed_rollback_passes_the_gate(approved_rollback: Approved) -> None:
+    """No release is recorded good on these hosts, so the hosts refuse the target: the gate's verdict is what counts."""
+    assert approved_rollback.change["action"] == "rollback"
+    done = approved_rollback.site.play("rollback.yml", approved_rollback.token, *ROLLBACK_ARGS)
+    assert "CHG-2025-0118" in approved_rollback.site.consumed(), _out(done)[-4000:]
+    assert "nothing was deployed, so there is nothing to roll back" in done.stdout
+
+
+def test_the_rollback_base_dir_changed_after_signing_is_refused(approved_rollback: Approved) -> None:
+    approved_rollback.refused("-e", "rollback_base_dir=/srv/another-app")
+
+
+def test_the_rollback_retention_changed_after_signing_is_refused(approved_rollback: Approved) -> None:
+    approved_rollback.refused("-e", "rollback_keep_releases=1")
+
+
+def test_the_rollbacks_step_inputs_set_by_extra_vars_are_refused(approved_rollback: Approved) -> None:
+    inputs = dict(approved_rollback.change["hosts"]["core-a1"]["release"])
+    inputs.pop("host")
+    approved_rollback.refused("-e", json.dumps({"__rollback_step_inputs": {**inputs, "base_dir": "/srv/another-app"}}))
