@@ -38,6 +38,7 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.recei
     controller_identity,
     prune_receipts,
     receipt_of_this_run,
+    require_readiness_receipt,
     run_owner,
     write_receipt,
 )
@@ -163,6 +164,9 @@ class ActionModule(ActionBase):
                             f"the step inputs of this run ({args['change_inputs_var']}) do not give the change document handed to the gate: "
                             "a variable of the role was set from outside (extra vars, inventory); nothing was consumed",
                         )
+            if ROLE_ACTIONS.get(_short_name(including_role(self._task))):
+                # A change role checks readiness before the gate; this process must have done so for every host.
+                require_readiness_receipt(policy.ledger_dir, identity, approval.digest, scope.hosts)
             outcome = ledger.consume(
                 approval.token_id,
                 approval.digest,

@@ -14,8 +14,12 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.opsgate.release.plugins.action.preflight_validate_spec import read_specs
+from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import token_digest
+from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import ApprovalError
 from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import MissingLibraryError as ApprovalMissingLibraryError
+from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import policy_from_inputs, token_from_inputs
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.readiness_policy import decision_from_inputs
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import controller_identity, write_readiness_receipt
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.evaluation import evaluate_fleet
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.libraries import MissingLibraryError
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.readiness_gate import internal_extra_vars, readiness_record, refusal
@@ -33,6 +37,16 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     # Readiness as a precondition of a change run: the play's hosts, the signed policy's decision, the run fails if one is not ready.
     "readiness_gate": {"type": "bool", "default": False},
 }
+
+
+def _record_readiness(task_vars: dict[str, Any], template: Any, hosts: list[str], reason: str) -> None:
+    """The receipt the approval gate requires: this process checked readiness for these hosts and this token."""
+    try:
+        policy = policy_from_inputs(task_vars, template)
+        token = token_from_inputs({}, task_vars, template)
+    except ApprovalError:
+        return  # no policy or token: the approval gate refuses the run and says why
+    write_readiness_receipt(policy.ledger_dir, controller_identity(), token_digest(token), hosts, reason)
 
 
 class ActionModule(ActionBase):
@@ -59,6 +73,7 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail(exc.message) from None
             if not decision["required"]:
                 record = readiness_record(decision, None, {}, None)
+                _record_readiness(task_vars, self._templar.template, args["hosts"], decision["reason"])
                 return {**result, "ready": True, "not_ready": [], "readiness": record, "msg": decision["reason"]}
         if not args["hosts"]:
             return {**result, "failed": True, "msg": "no target hosts: the host pattern matched nothing"}
@@ -105,6 +120,8 @@ class ActionModule(ActionBase):
             if not verdict.ready:
                 result["failed"] = True
                 result["msg"] = f"{refusal(verdict)}\nreports in {report_dir}"
+            else:
+                _record_readiness(task_vars, self._templar.template, args["hosts"], "every target host is ready")
             return result
         if not verdict.ready and args["fail_mode"] == "run":
             result["failed"] = True

@@ -66,9 +66,9 @@ def controller_identity(pid: int | None = None) -> ControllerIdentity:
     return ControllerIdentity(pid=pid, start_time=process_start_time(pid))
 
 
-def _receipt_directory(ledger_dir: str) -> str:
+def _receipt_directory(ledger_dir: str, kind: str = RECEIPT_DIR) -> str:
     # One directory per controller host: a shared ledger_dir must not mix up (or prune) another host's pids.
-    return os.path.join(ledger_dir, RECEIPT_DIR, socket.gethostname())
+    return os.path.join(ledger_dir, kind, socket.gethostname())
 
 
 def _receipt_path(ledger_dir: str, identity: ControllerIdentity, token_id: str) -> str:
@@ -134,9 +134,9 @@ def _read_receipt(path: str, identity: ControllerIdentity) -> Receipt | None:
         raise errors.ApprovalError(errors.RECEIPT_MISMATCH, f"approval receipt {path} is unreadable") from None
 
 
-def prune_receipts(ledger_dir: str) -> int:
+def prune_receipts(ledger_dir: str, kind: str = RECEIPT_DIR) -> int:
     """Remove this host's receipts whose controller process is gone; they can never match again."""
-    directory = _receipt_directory(ledger_dir)
+    directory = _receipt_directory(ledger_dir, kind)
     removed = 0
     try:
         names = os.listdir(directory)
@@ -206,3 +206,52 @@ def require_receipt(
             f"host {host} is not among the {len(approval.claims.hosts)} hosts approved by token {token_id} (change {approval.claims.change_id})",
         )
     return approval
+
+
+# Readiness receipts: the readiness check of this ansible-playbook process passed (or the signed policy let the
+# token's class skip it) for these hosts and this token. The gate requires one, so --start-at-task past the
+# readiness tasks does not skip them (issue 12 item 4).
+READINESS_DIR = "readiness"
+
+
+def _readiness_path(ledger_dir: str, identity: ControllerIdentity, token_sha256: str) -> str:
+    return os.path.join(_receipt_directory(ledger_dir, READINESS_DIR), f"{identity.label}--{token_sha256[:32]}.json")
+
+
+def write_readiness_receipt(ledger_dir: str, identity: ControllerIdentity, token_sha256: str, hosts: list[str], reason: str) -> str:
+    directory = _receipt_directory(ledger_dir, READINESS_DIR)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    prune_receipts(ledger_dir, READINESS_DIR)
+    path = _readiness_path(ledger_dir, identity, token_sha256)
+    body = {"controller": {"pid": identity.pid, "start_time": identity.start_time}, "token_sha256": token_sha256, "hosts": sorted(hosts), "reason": reason}
+    fd, temp = tempfile.mkstemp(prefix=".readiness-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(body, handle, sort_keys=True)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    return path
+
+
+def require_readiness_receipt(ledger_dir: str, identity: ControllerIdentity, token_sha256: str, hosts: list[str]) -> None:
+    """Refuse unless this process's readiness check covered every host of the run."""
+    path = _readiness_path(ledger_dir, identity, token_sha256)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            body = json.load(handle)
+    except FileNotFoundError:
+        raise errors.ApprovalError(
+            errors.READINESS_NOT_CHECKED,
+            "no readiness check of this run: deploy, gray_release and rollback check the target hosts' readiness before the gate "
+            "(was it skipped with --start-at-task or --skip-tags?); nothing was consumed",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise errors.ApprovalError(errors.READINESS_NOT_CHECKED, f"the readiness receipt {path} cannot be read: {exc}") from None
+    missing = sorted(set(hosts) - set(body.get("hosts") or []))
+    if missing or body.get("controller", {}).get("pid") != identity.pid:
+        raise errors.ApprovalError(
+            errors.READINESS_NOT_CHECKED, f"the readiness check of this run did not cover {', '.join(missing) or 'this run'}; nothing was consumed"
+        )

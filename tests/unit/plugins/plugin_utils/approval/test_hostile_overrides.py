@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from site_kit import HOSTS, PLAYBOOK_BIN, VERSION, Site, _out, _refused, site
+from site_kit import APP, HOSTS, PLAYBOOK_BIN, VERSION, Site, _out, _refused, site
 
 __all__ = ["site"]  # the fixture
 
@@ -85,3 +85,23 @@ def test_deploy_env_does_not_let_a_staging_token_change_hosts_the_policy_puts_in
     before = site.hosts_snapshot()
     done = site.play("deploy.yml", site.token(env="staging"), "-e", "deploy_env=staging")
     _refused(site, done, before, "APPROVAL_ENV_MISMATCH", "the token approves 'staging'", "in 'prod'")
+
+
+def test_starting_at_the_gate_does_not_skip_the_readiness_check(site: Site) -> None:
+    """--start-at-task past the readiness tasks: the gate requires this process's readiness receipt and consumes nothing."""
+    before = site.hosts_snapshot()
+    # What the skipped controller tasks would have set, given by -e so that the run reaches the gate.
+    skipped = {
+        "__deploy_release": {"app": APP, "version": VERSION, "artifact_sha256": site.sha, "release_id": f"{APP}-{VERSION}"},
+        "__deploy_change": {"change": {}},
+    }
+    done = site.play("deploy.yml", site.token(), "--start-at-task", "Verify the approval before any host is touched", "-e", json.dumps(skipped))
+    _refused(site, done, before, "APPROVAL_READINESS_NOT_CHECKED", "was it skipped with --start-at-task")
+
+
+def test_skipping_the_readiness_tags_does_not_skip_the_readiness_check(site: Site) -> None:
+    before = site.hosts_snapshot()
+    done = site.play("deploy.yml", site.token(), "--skip-tags", "always")
+    assert done.returncode != 0, _out(done)[-4000:]
+    assert site.hosts_snapshot() == before
+    assert site.consumed() == ""
