@@ -43,9 +43,18 @@ serving() {
     done
     echo "$line"
 }
-sign() {  # sign FILE ACTION VERSION SHA CHANGE
-    bash "$approvals" token "$out/approvals" "$out/tokens/$1" "$2" sample_app "$3" "$4" demo "$slots" "$5"
-    echo "  token $(basename "$1") ($("$bin/python" bin/opsgate-approval inspect --in "$out/tokens/$1" | "$bin/python" -c 'import json,sys; print(json.load(sys.stdin)["claims"]["token_id"])'))" \
+sign() {  # sign FILE PLAYBOOK [ansible-playbook args...]: the playbook writes the change, the token signs its sha256
+    local file=$1 name=$2
+    shift 2
+    OPSGATE_TRUST_ROOT="$out/approvals/trust/root.json" \
+    "$bin/ansible-playbook" -i demo/inventory/app_slots.yml -i "$out/approvals/policy.yml" "playbooks/$name.yml" \
+        -e opsgate_target_hosts=app_slots -e "${name}_change_out=$out/tokens/$file.change.json" "$@" > "$out/$file.plan.log" 2>&1 \
+        || { tail -30 "$out/$file.plan.log"; exit 1; }
+    bash "$approvals" token-change "$out/approvals" "$out/tokens/$file" "$out/tokens/$file.change.json"
+    echo "  the change the approvers sign ($file.change.json; opsgate-approval request --change prints it):"
+    { grep -E '^(change |change document|hosts |hook |rollout plan)' "$out/tokens/$file.summary"; grep -m1 '^config ' "$out/tokens/$file.summary" || true; } \
+        | cut -c1-150 | sed 's/^/    /'
+    echo "  token $file ($("$bin/python" bin/opsgate-approval inspect --in "$out/tokens/$file" | "$bin/python" -c 'import json,sys; print(json.load(sys.stdin)["claims"]["token_id"])'))" \
          "signed by business_head, it_head, risk_compliance, ops_director"
 }
 
@@ -67,12 +76,13 @@ load_stop() {
 }
 
 step "3. A demo trust root, the policy its two administrators signed, throw-away keys for the requester and four approvers"
-bash "$approvals" init "$out/approvals"
+bash "$approvals" init "$out/approvals" required
 # A DEMO root, pinned under out/demo: production pins /etc/opsgate/trust.json, made by its own administrators.
 export OPSGATE_TRUST_ROOT="$out/approvals/trust/root.json"
 "$bin/python" bin/opsgate-approval policy-verify 2>&1 >/dev/null | sed 's/^/  /'
 echo "  trust root: $OPSGATE_TRUST_ROOT (demo; threshold 2 of 2 policy administrators)"
-echo "  policy:     $out/approvals/trust/policy.json (signed; core_business needs all four roles; the requester signs too)"
+echo "  policy:     $out/approvals/trust/policy.json (signed; core_business needs all four roles; the requester signs too;"
+echo "              change_document: required - every token signs the whole change a playbook writes)"
 
 step "4. Build sample_app 1.0.0, 2.0.0 and a broken 3.0.0 (its /health answers 503)"
 mkdir -p "$out/artifacts" "$out/tokens"
@@ -86,13 +96,13 @@ done
 
 step "5. Deploy 1.0.0 to four app slots behind haproxy on :18080 (token: action deploy)"
 lb_start
-sign deploy-1.0.0.token deploy 1.0.0 "${sha[1.0.0]}" CHG-DEMO-1
+sign deploy-1.0.0.token deploy -e app_version=1.0.0 -e "app_sha256=${sha[1.0.0]}" -e demo_change_id=CHG-DEMO-1
 playbook deploy deploy-1.0.0 "$out/tokens/deploy-1.0.0.token" -e app_version=1.0.0 -e "app_sha256=${sha[1.0.0]}" -e demo_change_id=CHG-DEMO-1 \
     || { tail -30 "$out/deploy-1.0.0.log"; exit 1; }
 serving
 
 step "6. Gray release 2.0.0 through haproxy: canary, pause, 50%, 100% (token: action gray_release)"
-sign gray-2.0.0.token gray_release 2.0.0 "${sha[2.0.0]}" CHG-DEMO-2
+sign gray-2.0.0.token gray_release -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-2
 load_start
 playbook gray_release gray-2.0.0 "$out/tokens/gray-2.0.0.token" -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-2 \
     || { load_stop; tail -30 "$out/gray-2.0.0.log"; exit 1; }
@@ -100,7 +110,7 @@ load_stop
 serving
 
 step "7. Gray release of the broken 3.0.0: the canary fails its health gate and is rolled back"
-sign gray-3.0.0.token gray_release 3.0.0 "${sha[3.0.0]}" CHG-DEMO-3
+sign gray-3.0.0.token gray_release -e app_version=3.0.0 -e "app_sha256=${sha[3.0.0]}" -e demo_change_id=CHG-DEMO-3
 load_start
 if playbook gray_release gray-3.0.0 "$out/tokens/gray-3.0.0.token" -e app_version=3.0.0 -e "app_sha256=${sha[3.0.0]}" -e demo_change_id=CHG-DEMO-3; then
     load_stop; echo "the broken release was not stopped" >&2; exit 1
@@ -110,9 +120,10 @@ grep -oE 'gray release [^"]*(failed|stopped)[^"]*' "$out/gray-3.0.0.log" | head 
 serving
 
 step "8. Roll back to 1.0.0 (token: action rollback)"
-sign rollback-1.0.0.token rollback 1.0.0 "${sha[1.0.0]}" CHG-DEMO-RB
-playbook rollback rollback-1.0.0 "$out/tokens/rollback-1.0.0.token" -e rollback_version=1.0.0 -e "rollback_artifact_sha256=${sha[1.0.0]}" \
-    -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-RB \
+rollback_args=(-e rollback_version=1.0.0 -e "rollback_artifact_sha256=${sha[1.0.0]}" -e rollback_change_id=CHG-DEMO-RB
+               -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-RB)
+sign rollback-1.0.0.token rollback "${rollback_args[@]}"
+playbook rollback rollback-1.0.0 "$out/tokens/rollback-1.0.0.token" "${rollback_args[@]}" \
     || { tail -30 "$out/rollback-1.0.0.log"; exit 1; }
 serving
 
