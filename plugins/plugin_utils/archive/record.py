@@ -40,6 +40,7 @@ TASK_ARGS = ("app", "version", "change_id", "release_id", "mode", "event", "targ
 _APPROVAL_FIELDS = (
     "token_id",
     "token_sha256",
+    "change_sha256",
     "change_id",
     "system_class",
     "signer_roles",

@@ -74,6 +74,9 @@ def test_control_the_signed_change_deploys(approved: Approved) -> None:
     assert done.returncode == 0, _out(done)[-4000:]
     assert approved.site.hosts_snapshot() != approved.before
     assert approved.site.consumed() != ""
+    records = [json.loads(path.read_text()) for path in (approved.site.root / "archive").glob("*.json")]
+    archived = [record["approval"].get("change_sha256") for record in records if record.get("approval")]
+    assert archived == [change_digest(approved.change)], "the archive record names the signed change"
 
 
 def test_a_hook_given_by_extra_vars_is_refused(approved: Approved) -> None:
