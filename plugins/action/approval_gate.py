@@ -15,6 +15,7 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.playbook.role_include import IncludeRole
 from ansible.plugins.action import ActionBase
+from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import canonical_json
@@ -34,6 +35,7 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.verificat
     verify_token,
 )
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.change_inputs import change_from_hostvars
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.internal_variables import internal_extra_vars
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import (
     controller_identity,
     prune_receipts,
@@ -137,6 +139,13 @@ class ActionModule(ActionBase):
                 return self._finish(result, token, policy, args["finish"], check_mode, now)
             if args["check_freeze"]:
                 return self._check_freeze(result, token, policy, now)
+            named = internal_extra_vars(load_extra_vars(self._loader))
+            if named:
+                raise errors.ApprovalError(
+                    errors.INTERNAL_VARIABLE_SET,
+                    f"{', '.join(named)} set by extra vars (-e): these are the roles' own working variables (what they computed "
+                    "from the inventory and the manifest), never inputs; remove them. Nothing was consumed",
+                )
             # No variable decides the action, the hosts or the class: the role that includes the gate fixes the action,
             # the play's hosts are the hosts, and the class is the one the signed policy gives them (verify_token).
             scope = run_scope(

@@ -14,17 +14,20 @@ and that the token was not consumed.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from site_kit import HOSTS, PLAYBOOK_BIN, Site, _out, _refused
+from site_kit import HOSTS, PLAYBOOK_BIN, REPO, Site, _out, _refused
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import change_digest
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.internal_variables import internal_extra_vars
 
 pytestmark = pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason="ansible-playbook is not installed next to the test interpreter")
 
 
+INTERNAL = ("APPROVAL_INTERNAL_VARIABLE_SET", "Nothing was consumed")
 ROLLOUT = {"steps": [{"hosts": 1}, {"hosts": "100%"}], "health": {"interval": 1, "consecutive_successes": 1, "failure_limit": 1, "timeout": 10}}
 ROLLBACK_ARGS = ("-e", "rollback_version=0.9.0", "-e", "rollback_artifact_sha256=" + "ab" * 32, "-e", "rollback_change_id=CHG-2025-0118")
 
@@ -117,22 +120,23 @@ def test_a_host_added_to_the_inventory_is_refused(approved: Approved) -> None:
 def test_the_roles_step_inputs_set_by_extra_vars_are_refused(approved: Approved) -> None:
     inputs = approved.change["hosts"]["core-a1"]["release"]
     evil = {**inputs, "after_stage": ["touch /tmp/opsgate-pwned"], "config_files": []}
-    approved.refused("-e", json.dumps({"__deploy_step_inputs": evil}))
+    approved.refused("-e", json.dumps({"__deploy_step_inputs": evil}), expected=INTERNAL)
 
 
 def test_the_signed_document_handed_over_with_other_step_inputs_is_refused(approved: Approved) -> None:
-    """-e __deploy_change=<the signed document> makes the gate see the approved change; the gate builds it again."""
+    """-e __deploy_change=<the signed document> would make the gate see the approved change: the gate refuses the role's
+    working variables from -e, and would also build the document again from the step inputs."""
     inputs = approved.change["hosts"]["core-a1"]["release"]
     evil = {**inputs, "after_stage": ["touch /tmp/opsgate-pwned"], "config_files": []}
     approved.refused(
         "-e",
         json.dumps({"__deploy_change": {"change": approved.change}, "__deploy_step_inputs": evil}),
-        expected=("APPROVAL_CHANGE_MISMATCH", "do not give the change document"),
+        expected=INTERNAL,
     )
 
 
 def test_the_change_action_set_by_extra_vars_is_refused(approved: Approved) -> None:
-    approved.refused("-e", "__deploy_change_action=gray_release")
+    approved.refused("-e", "__deploy_change_action=gray_release", expected=INTERNAL)
 
 
 def test_a_wrapper_playbook_that_sets_facts_before_the_role_is_refused(approved: Approved) -> None:
@@ -182,7 +186,7 @@ def test_the_gray_release_rollout_variable_set_by_extra_vars_is_refused(approved
 
 
 def test_the_gray_release_environment_set_by_extra_vars_is_refused(approved_gray: Approved) -> None:
-    approved_gray.refused("-e", "__gray_release_env_resolved=staging", expected=("APPROVAL_ENV_MISMATCH",))
+    approved_gray.refused("-e", "__gray_release_env_resolved=staging", expected=INTERNAL)
 
 
 def test_control_the_signed_rollback_passes_the_gate(approved_rollback: Approved) -> None:
@@ -204,4 +208,24 @@ def test_the_rollback_retention_changed_after_signing_is_refused(approved_rollba
 def test_the_rollbacks_step_inputs_set_by_extra_vars_are_refused(approved_rollback: Approved) -> None:
     inputs = dict(approved_rollback.change["hosts"]["core-a1"]["release"])
     inputs.pop("host")
-    approved_rollback.refused("-e", json.dumps({"__rollback_step_inputs": {**inputs, "base_dir": "/srv/another-app"}}))
+    approved_rollback.refused("-e", json.dumps({"__rollback_step_inputs": {**inputs, "base_dir": "/srv/another-app"}}), expected=INTERNAL)
+
+
+def _internal_variable_names() -> list[str]:
+    names: set[str] = set()
+    for path in (REPO / "roles").rglob("*.yml"):
+        names.update(re.findall(r"\b(__[a-z][a-z0-9_]+)", path.read_text()))
+    return sorted(names)
+
+
+def test_every_working_variable_of_the_roles_is_refused_from_extra_vars() -> None:
+    """A new working variable whose prefix the gate does not know would be settable by -e: this fails then."""
+    names = _internal_variable_names()
+    assert len(names) > 50, names
+    assert internal_extra_vars(names) == names
+    assert internal_extra_vars(["app_version", "opsgate_release", "deploy_env", "_private"]) == []
+
+
+@pytest.mark.parametrize("name", ["__deploy_failure", "__deploy_approval_scope", "__gray_release_plan", "__rollback_target", "__approval_gate_result"])
+def test_a_working_variable_set_by_extra_vars_is_refused(approved: Approved, name: str) -> None:
+    approved.refused("-e", json.dumps({name: {"app": "sample_app"}}), expected=INTERNAL)

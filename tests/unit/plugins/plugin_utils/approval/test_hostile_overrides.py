@@ -89,13 +89,15 @@ def test_deploy_env_does_not_let_a_staging_token_change_hosts_the_policy_puts_in
 
 def test_starting_at_the_gate_does_not_skip_the_readiness_check(site: Site) -> None:
     """--start-at-task past the readiness tasks: the gate requires this process's readiness receipt and consumes nothing."""
-    before = site.hosts_snapshot()
-    # What the skipped controller tasks would have set, given by -e so that the run reaches the gate.
-    skipped = {
+    # What the skipped controller tasks would have set, given in the inventory (-e of them is refused by itself).
+    inventory = json.loads((site.root / "hosts.json").read_text())
+    inventory["all"]["vars"] = {
         "__deploy_release": {"app": APP, "version": VERSION, "artifact_sha256": site.sha, "release_id": f"{APP}-{VERSION}"},
         "__deploy_change": {"change": {}},
     }
-    done = site.play("deploy.yml", site.token(), "--start-at-task", "Verify the approval before any host is touched", "-e", json.dumps(skipped))
+    (site.root / "hosts.json").write_text(json.dumps(inventory))
+    before = site.hosts_snapshot()
+    done = site.play("deploy.yml", site.token(), "--start-at-task", "Verify the approval before any host is touched")
     _refused(site, done, before, "APPROVAL_READINESS_NOT_CHECKED", "was it skipped with --start-at-task")
 
 
