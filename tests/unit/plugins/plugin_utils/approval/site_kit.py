@@ -38,6 +38,8 @@ class Site:
         hosts = {host: self._host_vars(host, artifact) for host in HOSTS}
         (root / "hosts.json").write_text(json.dumps({"all": {"hosts": hosts}}))
         self.runs = 0
+        self.consumed_before = ""
+        self.receipts_before: list[str] = []
 
     def _host_vars(self, host: str, artifact: str) -> dict[str, object]:
         base = self.root / "hosts" / host
@@ -104,6 +106,14 @@ class Site:
                 snapshot[key] = b"<dir>"
         return snapshot
 
+    def receipts(self) -> list[str]:
+        return sorted(str(path) for path in (self.root / "ledger").glob("receipts/*/*.json"))
+
+    def set_baseline(self) -> None:
+        """What earlier, legitimate runs of a test left in the controller's ledger: a refusal adds nothing to it."""
+        self.consumed_before = self.consumed()
+        self.receipts_before = self.receipts()
+
     def consumed(self) -> str:
         ledger = self.root / "ledger" / "consumed.jsonl"
         return ledger.read_text() if ledger.exists() else ""
@@ -123,5 +133,5 @@ def _refused(site: Site, done: subprocess.CompletedProcess[str], before: dict[st
     for text in expected:
         assert text in done.stdout, _out(done)[-4000:]
     assert site.hosts_snapshot() == before, "a host changed"
-    assert site.consumed() == "", "the token was consumed"
-    assert not list((site.root / "ledger").glob("receipts/*/*.json")), "the gate left a receipt"
+    assert site.consumed() == site.consumed_before, "the token was consumed"
+    assert site.receipts() == site.receipts_before, "the gate left a receipt"

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ import pytest
 from site_kit import HOSTS, PLAYBOOK_BIN, REPO, Site, _out, _refused
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import change_digest
+from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import new_token_id
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.internal_variables import internal_extra_vars
 
 pytestmark = pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason="ansible-playbook is not installed next to the test interpreter")
@@ -29,20 +33,39 @@ pytestmark = pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason="ansible-playb
 
 INTERNAL = ("APPROVAL_INTERNAL_VARIABLE_SET", "Nothing was consumed")
 ROLLOUT = {"steps": [{"hosts": 1}, {"hosts": "100%"}], "health": {"interval": 1, "consecutive_successes": 1, "failure_limit": 1, "timeout": 10}}
-ROLLBACK_ARGS = ("-e", "rollback_version=0.9.0", "-e", "rollback_artifact_sha256=" + "ab" * 32, "-e", "rollback_change_id=CHG-2025-0118")
+def _two_releases(approved: Approved) -> tuple[str, ...]:
+    """1.0.0 then 2.0.0 deployed and good on every host; returns the arguments of a rollback to 1.0.0."""
+    site = approved.site
+    approved.deploy()
+    built = subprocess.run(
+        [sys.executable, str(REPO / "demo/sample_app/build.py"), "2.0.0", str(site.root / "artifacts")], capture_output=True, text=True, check=True
+    )
+    sha2, artifact2 = built.stdout.split()
+    inventory = approved.inventory()
+    for host in inventory["all"]["hosts"].values():
+        host["opsgate_release"]["version"] = "2.0.0"
+        host["opsgate_release"]["change_id"] = "CHG-2025-0200"
+        host["opsgate_release"]["artifacts"][0]["src"] = artifact2
+    approved.write_inventory(inventory)
+    approved.deploy("-e", f"app_sha256={sha2}")
+    return ("-e", f"app_sha256={sha2}", "-e", "rollback_version=1.0.0", "-e", f"rollback_artifact_sha256={site.sha}", "-e", "rollback_change_id=CHG-2025-0118")
 
 
 class Approved:
     """A change planned by the real playbook, and a token that signs that plan's sha256."""
 
-    def __init__(self, tmp_path: Path, playbook: str = "deploy.yml", args: tuple[str, ...] = (), **claims: Any) -> None:
+    def __init__(
+        self, tmp_path: Path, playbook: str = "deploy.yml", args: tuple[str, ...] = (), prepare: Callable[[Approved], tuple[str, ...]] | None = None
+    ) -> None:
         self.site = Site(tmp_path, change_document="required")
         self.playbook = playbook
-        self.args = args
         inventory = self.inventory()
         for host in inventory["all"]["hosts"].values():
             host["opsgate_rollout"] = ROLLOUT
         self.write_inventory(inventory)
+        self.args = args + (prepare(self) if prepare else ())
+        self.site.set_baseline()
+        args = self.args
         self.plan = tmp_path / "change.json"
         plan_var = playbook.replace(".yml", "_change_out")
         done = self.site.play(playbook, self.site.token(), "-e", f"{plan_var}={self.plan}", *args)
@@ -50,7 +73,8 @@ class Approved:
         assert "change document written to" in done.stdout
         self.change = json.loads(self.plan.read_text())
         values = {"action": self.change["action"], "version": self.change["version"], "artifact_sha256": self.change["artifact_sha256"]}
-        values.update(change_id=self.change["change_id"], **claims)
+        values["change_id"] = self.change["change_id"]
+        values["token_id"] = new_token_id()
         self.token = self.site.token(change_sha256=change_digest(self.change), **values)
         self.before = self.site.hosts_snapshot()
 
@@ -59,6 +83,22 @@ class Approved:
 
     def write_inventory(self, inventory: dict[str, Any]) -> None:
         (self.site.root / "hosts.json").write_text(json.dumps(inventory))
+
+    def deploy(self, *args: str) -> None:
+        """A legitimate deploy: planned, approved, run."""
+        plan = self.site.root / f"plan-{self.site.runs}.json"
+        done = self.site.play("deploy.yml", self.site.token(), "-e", f"deploy_change_out={plan}", *args)
+        assert done.returncode == 0, _out(done)[-4000:]
+        change = json.loads(plan.read_text())
+        token = self.site.token(
+            change_sha256=change_digest(change),
+            version=change["version"],
+            artifact_sha256=change["artifact_sha256"],
+            change_id=change["change_id"],
+            token_id=new_token_id(),
+        )
+        done = self.site.play("deploy.yml", token, *args)
+        assert done.returncode == 0, _out(done)[-4000:]
 
     def refused(self, *args: str, expected: tuple[str, ...] = ("APPROVAL_CHANGE_MISMATCH",), token: str | None = None) -> None:
         done = self.site.play(self.playbook, token or self.token, *self.args, *args)
@@ -167,7 +207,7 @@ def approved_gray(tmp_path: Path) -> Approved:
 
 @pytest.fixture
 def approved_rollback(tmp_path: Path) -> Approved:
-    return Approved(tmp_path, "rollback.yml", ROLLBACK_ARGS)
+    return Approved(tmp_path, "rollback.yml", prepare=_two_releases)
 
 
 def test_control_the_signed_gray_release_passes_the_gate_and_releases(approved_gray: Approved) -> None:
@@ -189,16 +229,25 @@ def test_the_gray_release_environment_set_by_extra_vars_is_refused(approved_gray
     approved_gray.refused("-e", "__gray_release_env_resolved=staging", expected=INTERNAL)
 
 
-def test_control_the_signed_rollback_passes_the_gate(approved_rollback: Approved) -> None:
-    """No release is recorded good on these hosts, so the hosts refuse the target: the gate's verdict is what counts."""
+def test_control_the_signed_rollback_rolls_back(approved_rollback: Approved) -> None:
     assert approved_rollback.change["action"] == "rollback"
-    done = approved_rollback.site.play("rollback.yml", approved_rollback.token, *ROLLBACK_ARGS)
-    assert "CHG-2025-0118" in approved_rollback.site.consumed(), _out(done)[-4000:]
-    assert "nothing was deployed, so there is nothing to roll back" in done.stdout
+    done = approved_rollback.site.play("rollback.yml", approved_rollback.token, *approved_rollback.args)
+    assert done.returncode == 0, _out(done)[-4000:]
+    assert "CHG-2025-0118" in approved_rollback.site.consumed()
+    assert approved_rollback.site.hosts_snapshot() != approved_rollback.before
+
+
+def test_a_rollback_no_host_can_perform_wastes_no_token(tmp_path: Path) -> None:
+    """Nothing deployed: the hosts' ledgers are read before the gate and the run stops there, the token unused."""
+    approved = Approved(
+        tmp_path, "rollback.yml", ("-e", "rollback_version=0.9.0", "-e", "rollback_artifact_sha256=" + "ab" * 32, "-e", "rollback_change_id=CHG-2025-0118")
+    )
+    approved.refused(expected=("nothing was deployed, so there is nothing to roll back",))
 
 
 def test_the_rollback_base_dir_changed_after_signing_is_refused(approved_rollback: Approved) -> None:
-    approved_rollback.refused("-e", "rollback_base_dir=/srv/another-app")
+    # Another directory with releases good in it (core-a2's): the hosts' ledgers there would allow it, the signed change does not.
+    approved_rollback.refused("-e", f"rollback_base_dir={approved_rollback.site.root / 'hosts' / 'core-a2'}")
 
 
 def test_the_rollback_retention_changed_after_signing_is_refused(approved_rollback: Approved) -> None:
