@@ -242,7 +242,7 @@ def test_a_rollback_no_host_can_perform_wastes_no_token(tmp_path: Path) -> None:
     approved = Approved(
         tmp_path, "rollback.yml", ("-e", "rollback_version=0.9.0", "-e", "rollback_artifact_sha256=" + "ab" * 32, "-e", "rollback_change_id=CHG-2025-0118")
     )
-    approved.refused(expected=("nothing was deployed, so there is nothing to roll back",))
+    approved.refused(expected=("no host of this run can roll back, so the approval was not used", "nothing was deployed, so there is nothing to roll back"))
 
 
 def test_the_rollback_base_dir_changed_after_signing_is_refused(approved_rollback: Approved) -> None:
