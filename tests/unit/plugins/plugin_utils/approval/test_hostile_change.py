@@ -237,6 +237,13 @@ def test_control_the_signed_rollback_rolls_back(approved_rollback: Approved) -> 
     assert approved_rollback.site.hosts_snapshot() != approved_rollback.before
 
 
+def test_a_deploy_token_on_rollback_yml_with_approval_gate_action_deploy_is_refused_unconsumed(approved_rollback: Approved) -> None:
+    """Moved here from test_hostile_overrides.py: the rollback role now reads the hosts' ledgers before the gate, so the
+    gate is reached only where a release to return to exists."""
+    deploy_token = approved_rollback.site.token(action="deploy", token_id=new_token_id())
+    approved_rollback.refused("-e", "approval_gate_action=deploy", token=deploy_token, expected=("APPROVAL_ACTION_MISMATCH", "whose action is 'rollback'"))
+
+
 def test_a_rollback_no_host_can_perform_wastes_no_token(tmp_path: Path) -> None:
     """Nothing deployed: the hosts' ledgers are read before the gate and the run stops there, the token unused."""
     approved = Approved(

@@ -45,15 +45,6 @@ def test_approval_gate_action_gray_release_does_not_let_a_gray_release_token_dep
     _refused(site, done, before, "APPROVAL_ACTION_MISMATCH", "runs the deploy role, whose action is 'deploy'", "Nothing was consumed")
 
 
-def test_a_deploy_token_on_rollback_yml_with_approval_gate_action_deploy_is_refused_unconsumed(site: Site) -> None:
-    before = site.hosts_snapshot()
-    done = site.play(
-        "rollback.yml", site.token(action="deploy"), "-e", "approval_gate_action=deploy", "-e", f"rollback_version={VERSION}",
-        "-e", f"rollback_artifact_sha256={site.sha}",
-    )  # fmt: skip
-    _refused(site, done, before, "APPROVAL_ACTION_MISMATCH", "runs the rollback role, whose action is 'rollback'")
-
-
 def test_deploy_system_class_emptied_does_not_let_a_one_role_token_pass_for_core_business_hosts(site: Site) -> None:
     before = site.hosts_snapshot()
     token = site.token(system_class="decision_support", owners=("dave",))
