@@ -145,11 +145,16 @@ def verify_step_on_host(
     now: datetime,
     state_path: str = HOST_STATE,
     record: bool = True,
+    in_flight: bool = True,
 ) -> VerifiedApproval:
-    """Every check a host makes before a release step; raises ApprovalError naming the first one unmet."""
+    """Every check a host makes before a release step; raises ApprovalError naming the first one unmet.
+
+    ``in_flight`` false: the release the step would undo is recorded good on this host, so undoing it is a
+    rollback, held to the window like any other step.
+    """
     policy = load_policy_document(policy_document, root, now, "sent with the step")
     _check_policy_version(policy.version, state_path, record)
-    undo = is_undo(step, arguments)
+    undo = is_undo(step, arguments) and in_flight
     approval = verify_token(token, policy, now, window_grace=None if undo else timedelta(hours=policy.host_grace_hours))
     claims = approval.claims
     if claims.kind == KIND_RATIFICATION:
@@ -160,7 +165,9 @@ def verify_step_on_host(
     return approval
 
 
-def verify_on_this_host(step: str, arguments: dict[str, Any], token: str, policy_document: str, change: Any, now: datetime, record: bool) -> dict[str, Any]:
+def verify_on_this_host(
+    step: str, arguments: dict[str, Any], token: str, policy_document: str, change: Any, now: datetime, record: bool, in_flight: bool = True
+) -> dict[str, Any]:
     """The module entry: the host's own root and identity, then verify_step_on_host. Returns what the result may show."""
     if not host_is_bootstrapped():
         raise errors.ApprovalError(
@@ -180,6 +187,7 @@ def verify_on_this_host(step: str, arguments: dict[str, Any], token: str, policy
         identity=identity,
         now=now,
         record=record,
+        in_flight=in_flight,
     )
     return {
         "host": identity.name,

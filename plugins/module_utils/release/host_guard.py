@@ -19,7 +19,7 @@ from typing import Any
 from ..approval import errors
 from ..approval.host_check import host_is_bootstrapped, is_undo, verify_on_this_host
 from .layout import Layout
-from .ledger import LedgerError, read_ledger
+from .ledger import GOOD, LedgerError, latest_states, read_ledger
 
 _NOT_RELEASE_INPUTS = {"host_token", "host_policy", "host_change", "approval", "who", "token_id"}
 DEBIAN_PACKAGE = "python3-cryptography"
@@ -46,6 +46,15 @@ def token_spent_on_host(base_dir: str, token_id: str) -> str | None:
     return f"token {token_id} was applied on this host before, and then {first.event} {first.release_id} ran under token {first.token_id} at {first.at}"
 
 
+def release_is_good(base_dir: str, release_id: str) -> bool:
+    try:
+        entries = read_ledger(Layout(base_dir).ledger)
+    except (LedgerError, OSError):
+        return False
+    state = latest_states(entries).get(release_id)
+    return state is not None and state.state == GOOD
+
+
 def guard_step(module: Any, step: str) -> dict[str, Any]:
     """Verify on the host, or fail the module; returns fields for the result. Updates token_id/change_id to the verified ones."""
     params = module.params
@@ -60,9 +69,12 @@ def guard_step(module: Any, step: str) -> dict[str, Any]:
             changed=False,
         )
     arguments = {key: value for key, value in params.items() if key not in _NOT_RELEASE_INPUTS}
+    # Undoing a failed deploy is never refused for time, but only while that deploy is in flight: a release recorded
+    # good is undone by an approved rollback, not by replaying an old deploy token's "failed" step.
+    in_flight = not release_is_good(params["base_dir"], params.get("release_id") or "")
     try:
         verified = verify_on_this_host(
-            step, arguments, token, params["host_policy"], params["host_change"], datetime.now(UTC), record=not module.check_mode
+            step, arguments, token, params["host_policy"], params["host_change"], datetime.now(UTC), record=not module.check_mode, in_flight=in_flight
         )
     except errors.MissingLibraryError as exc:
         module.fail_json(
@@ -73,7 +85,7 @@ def guard_step(module: Any, step: str) -> dict[str, Any]:
         )
     except errors.ApprovalError as exc:
         module.fail_json(msg=f"{step} refused by the host [{exc.code}]: {exc.message}; nothing was changed", approval_error=exc.code, changed=False)
-    if not is_undo(step, arguments):
+    if not (is_undo(step, arguments) and in_flight):
         spent = token_spent_on_host(params["base_dir"], verified["token_id"])
         if spent:
             module.fail_json(

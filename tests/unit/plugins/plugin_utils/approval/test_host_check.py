@@ -83,7 +83,15 @@ class Host:
         values.update(claims)
         return self.kit.sign(live_claims(HOSTS, **values))
 
-    def verify(self, token: str, change: Any, step: str = "release_stage", arguments: dict[str, Any] | None = None, policy: bytes | None = None) -> Any:
+    def verify(
+        self,
+        token: str,
+        change: Any,
+        step: str = "release_stage",
+        arguments: dict[str, Any] | None = None,
+        policy: bytes | None = None,
+        in_flight: bool = True,
+    ) -> Any:
         return verify_step_on_host(
             step=step,
             arguments=arguments if arguments is not None else _stage_args(self.identity.name),
@@ -94,6 +102,7 @@ class Host:
             identity=self.identity,
             now=datetime.now(UTC),
             state_path=self.state,
+            in_flight=in_flight,
         )
 
 
@@ -230,6 +239,11 @@ def test_an_undo_step_is_accepted_after_the_window_a_new_step_is_not(tmp_path: P
     _refused(errors.EXPIRED, lambda: host.verify(token, change))
     revert = {k: v for k, v in _inputs("web1").items() if k in ("base_dir", "release_id", "app", "version", "artifact_sha256", "change_id")}
     host.verify(token, change, step="release_revert", arguments={**revert, "mode": "failed", "note": "health check failed"})
+    # Once the release is recorded good, "failed" would be a rollback by an old token: held to the window.
+    _refused(
+        errors.EXPIRED,
+        lambda: host.verify(token, change, step="release_revert", arguments={**revert, "mode": "failed", "note": "x"}, in_flight=False),
+    )
 
 
 def test_the_controller_side_check_is_the_same_function(tmp_path: Path) -> None:
