@@ -150,7 +150,7 @@ class Policy:
     # Empty: the policy maps no host to a class; the token's class is what its roles are checked against.
     host_classes: tuple[HostClass, ...] = ()
     # required: a token must bind the change document (change_sha256), or the gate refuses it before consuming it.
-    change_document: str = "optional"
+    change_document: str = "required"
     # How long after a token's window a host still accepts steps of a run that started inside it (host-side check).
     host_grace_hours: int = DEFAULT_HOST_GRACE_HOURS
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -370,7 +370,7 @@ def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
         freezes=parse_freezes(raw.get("freezes"), f"{path}.freezes", timezone, classes),
         emergency=_emergency(raw.get("emergency"), f"{path}.emergency"),
         host_classes=parse_host_classes(raw.get("host_classes"), f"{path}.host_classes", classes),
-        change_document=_choice(raw.get("change_document", "optional"), f"{path}.change_document", ("required", "optional")),
+        change_document=_choice(raw.get("change_document", "required"), f"{path}.change_document", ("required", "optional")),
         host_grace_hours=_integer(raw.get("host_grace_hours", DEFAULT_HOST_GRACE_HOURS), f"{path}.host_grace_hours", 0),
         source=raw,
     )

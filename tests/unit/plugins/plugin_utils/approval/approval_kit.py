@@ -79,6 +79,8 @@ class ApprovalKit:
             "holidays": [],
             "max_window_hours": 12,
             "clock_leeway_seconds": 60,
+            # The kit's tokens bind no change document unless a test asks (test_hostile_change.py, test_host_check.py).
+            "change_document": "optional",
         }
         raw.update(overrides)
         return raw
