@@ -28,7 +28,6 @@ sed -n '/Print the readiness summary/,/^$/p' "$out/preflight.log" | sed -n 's/^ 
 
 # The rest of the flow: throw-away approvers, signed tokens, app slots on this machine.
 approvals="$root/molecule/deploy/approvals.sh"
-slots=slot1,slot2,slot3,slot4  # the token's host set: the play's hosts (not the lb)
 playbook() {  # playbook NAME LOG TOKEN [ansible-playbook args...]
     local name=$1 log=$2 token=$3
     shift 3

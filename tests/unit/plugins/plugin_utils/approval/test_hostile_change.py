@@ -33,6 +33,8 @@ pytestmark = pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason="ansible-playb
 
 INTERNAL = ("APPROVAL_INTERNAL_VARIABLE_SET", "Nothing was consumed")
 ROLLOUT = {"steps": [{"hosts": 1}, {"hosts": "100%"}], "health": {"interval": 1, "consecutive_successes": 1, "failure_limit": 1, "timeout": 10}}
+
+
 def _two_releases(approved: Approved) -> tuple[str, ...]:
     """1.0.0 then 2.0.0 deployed and good on every host; returns the arguments of a rollback to 1.0.0."""
     site = approved.site
