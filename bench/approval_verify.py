@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins" / "plugin_utils"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins" / "module_utils"))
 
 from approval import errors
 from approval.canonical import approval_signature_payload, document_payload
