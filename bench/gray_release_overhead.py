@@ -156,6 +156,14 @@ def _write_inventory(app_hosts: dict[str, str], lb: tuple[str, str], workdir: Pa
                     "hosts": {name: {"ansible_host": address} for name, address in app_hosts.items()},
                     "vars": {
                         "opsgate_env": ENV,
+                        # deploy and gray_release check readiness before the gate (issue 12); the bench hosts meet this.
+                        "opsgate_readiness_spec": {
+                            "system_class": "bench",
+                            "memory": {"min_gib": 0.25},
+                            "os": {"families": ["Debian"], "min_version": "12"},
+                            "software": {"required": ["python3"]},
+                            "severity": {"fleet.*": "info"},
+                        },
                         "sample_app_port": SIDES["ours"][0],
                         "sample_app_bind": "0.0.0.0",
                         "sample_app_greeting": "hello from {{ app_version | default('?') }}",
