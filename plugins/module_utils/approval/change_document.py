@@ -187,19 +187,21 @@ def build_change(
         inputs = dict(host.get("inputs") or {})
         inputs["host"] = name
         entries[str(name)] = {"address": str(host.get("address") or name), "release": release_spec(inputs)}
-    document = {
-        "_type": CHANGE_TYPE,
-        "action": str(action),
-        "app": str(app),
-        "version": str(version),
-        "artifact_sha256": str(artifact_sha256),
-        "change_id": str(change_id),
-        "env": str(env),
-        "hosts": entries,
-        "rollout": _plain(rollout) if rollout else None,
-    }
+    document = _plain(
+        {
+            "_type": CHANGE_TYPE,
+            "action": str(action),
+            "app": str(app),
+            "version": str(version),
+            "artifact_sha256": str(artifact_sha256),
+            "change_id": str(change_id),
+            "env": str(env),
+            "hosts": entries,
+            "rollout": rollout or None,
+        }
+    )
     change_digest(document)  # refuse now what could not be hashed later
-    return _plain(document)
+    return document
 
 
 def change_digest(document: Mapping[str, Any]) -> str:

@@ -45,11 +45,8 @@ UNDO_STEPS = {("release_revert", "mode", "failed")}
 
 def refuse_outside_rollback(action: str, step: str, arguments: dict[str, Any]) -> None:
     """A token approved for ``rollback`` never stages, switches or commits a new release."""
-    if action != "rollback":
+    if action != "rollback" or is_rollback_step(step, arguments):
         return
-    for name, option, wanted, default in ROLLBACK_STEPS:
-        if step == name and arguments.get(option, default) == wanted:
-            return
     raise errors.ApprovalError(
         errors.STEP_NOT_APPROVED,
         f"{step} is not part of a rollback: a rollback approval only returns hosts to a release their ledger records good "

@@ -19,23 +19,26 @@ from typing import Any
 from ..approval import errors
 from ..approval.host_check import host_is_bootstrapped, is_undo, verify_on_this_host
 from .layout import Layout
-from .ledger import GOOD, LedgerError, latest_states, read_ledger
+from .ledger import GOOD, LedgerEntry, LedgerError, latest_states, read_ledger
 
 _NOT_RELEASE_INPUTS = {"host_token", "host_policy", "host_change", "approval", "who", "token_id"}
 DEBIAN_PACKAGE = "python3-cryptography"
 RHEL_PACKAGE = "python3-cryptography"
 
 
-def token_spent_on_host(base_dir: str, token_id: str) -> str | None:
+def _ledger(base_dir: str) -> list[LedgerEntry]:
+    try:
+        return read_ledger(Layout(base_dir).ledger)
+    except (LedgerError, OSError):
+        return []  # the step itself reports an unreadable ledger
+
+
+def token_spent_on_host(entries: list[LedgerEntry], token_id: str) -> str | None:
     """Why ``token_id`` may not change this host again, or None.
 
     A token is spent here once a later ledger line was written under another token: the release it
     applied was superseded or rolled back. Repeating or resuming the same run stays possible.
     """
-    try:
-        entries = read_ledger(Layout(base_dir).ledger)
-    except (LedgerError, OSError):
-        return None  # the step itself reports an unreadable ledger
     last = max((index for index, entry in enumerate(entries) if entry.token_id == token_id), default=None)
     if last is None:
         return None
@@ -46,11 +49,7 @@ def token_spent_on_host(base_dir: str, token_id: str) -> str | None:
     return f"token {token_id} was applied on this host before, and then {first.event} {first.release_id} ran under token {first.token_id} at {first.at}"
 
 
-def release_is_good(base_dir: str, release_id: str) -> bool:
-    try:
-        entries = read_ledger(Layout(base_dir).ledger)
-    except (LedgerError, OSError):
-        return False
+def release_is_good(entries: list[LedgerEntry], release_id: str) -> bool:
     state = latest_states(entries).get(release_id)
     return state is not None and state.state == GOOD
 
@@ -71,7 +70,8 @@ def guard_step(module: Any, step: str) -> dict[str, Any]:
     arguments = {key: value for key, value in params.items() if key not in _NOT_RELEASE_INPUTS}
     # Undoing a failed deploy is never refused for time, but only while that deploy is in flight: a release recorded
     # good is undone by an approved rollback, not by replaying an old deploy token's "failed" step.
-    in_flight = not release_is_good(params["base_dir"], params.get("release_id") or "")
+    entries = _ledger(params["base_dir"])
+    in_flight = not release_is_good(entries, params.get("release_id") or "")
     try:
         verified = verify_on_this_host(
             step, arguments, token, params["host_policy"], params["host_change"], datetime.now(UTC), record=not module.check_mode, in_flight=in_flight
@@ -86,7 +86,7 @@ def guard_step(module: Any, step: str) -> dict[str, Any]:
     except errors.ApprovalError as exc:
         module.fail_json(msg=f"{step} refused by the host [{exc.code}]: {exc.message}; nothing was changed", approval_error=exc.code, changed=False)
     if not (is_undo(step, arguments) and in_flight):
-        spent = token_spent_on_host(params["base_dir"], verified["token_id"])
+        spent = token_spent_on_host(entries, verified["token_id"])
         if spent:
             module.fail_json(
                 msg=f"{step} refused by the host [{errors.HOST_TOKEN_SPENT}]: {spent}; an approval is used once",

@@ -75,6 +75,20 @@ def _receipt_path(ledger_dir: str, identity: ControllerIdentity, token_id: str) 
     return os.path.join(_receipt_directory(ledger_dir), f"{identity.label}--{token_id}.json")
 
 
+def _write_json(directory: str, path: str, body: dict[str, Any], prefix: str) -> str:
+    """Write ``body`` to ``path`` atomically (a temporary file in the same directory, then os.replace)."""
+    fd, temp = tempfile.mkstemp(prefix=prefix, dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(body, handle, sort_keys=True)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    return path
+
+
 def write_receipt(ledger_dir: str, identity: ControllerIdentity, approval: VerifiedApproval, run_id: str, check_mode: bool) -> str:
     """Record that ``approval`` passed the gate in the run ``identity``; atomic via os.replace."""
     directory = _receipt_directory(ledger_dir)
@@ -99,16 +113,7 @@ def write_receipt(ledger_dir: str, identity: ControllerIdentity, approval: Verif
         "verified_at": format_timestamp(approval.verified_at),
         "operator": operator_identity().as_dict(),
     }
-    fd, temp = tempfile.mkstemp(prefix=".receipt-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(body, handle, sort_keys=True)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-    return path
+    return _write_json(directory, path, body, ".receipt-")
 
 
 def _read_receipt(path: str, identity: ControllerIdentity) -> Receipt | None:
@@ -224,16 +229,7 @@ def write_readiness_receipt(ledger_dir: str, identity: ControllerIdentity, token
     prune_receipts(ledger_dir, READINESS_DIR)
     path = _readiness_path(ledger_dir, identity, token_sha256)
     body = {"controller": {"pid": identity.pid, "start_time": identity.start_time}, "token_sha256": token_sha256, "hosts": sorted(hosts), "reason": reason}
-    fd, temp = tempfile.mkstemp(prefix=".readiness-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(body, handle, sort_keys=True)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-    return path
+    return _write_json(directory, path, body, ".readiness-")
 
 
 def require_readiness_receipt(ledger_dir: str, identity: ControllerIdentity, token_sha256: str, hosts: list[str]) -> None:

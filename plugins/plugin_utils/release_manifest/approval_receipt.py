@@ -64,11 +64,12 @@ def require_host_approval(
         host_check: dict[str, Any] = {}
         # Only a step that changes the host is compared with the change (the rollout bookkeeping changes none).
         if step and (approval.claims.change_sha256 or policy.change_document == "required"):
-            check_change_matches_claims(change, approval.claims)
+            document = check_shape(change)
+            check_change_matches_claims(document, approval.claims)
             address = template(task_vars.get("ansible_host", host)) if "ansible_host" in task_vars else host
             step_arguments = arguments_to_compare(approval.claims.action, step, dict(arguments or {}))
-            check_step(check_shape(change), host, str(address), step_arguments)
-            host_check = {"host_token": token, "host_policy": policy.document.decode("utf-8"), "host_change": check_shape(change)}
+            check_step(document, host, str(address), step_arguments)
+            host_check = {"host_token": token, "host_policy": policy.document.decode("utf-8"), "host_change": document}
     except errors.ApprovalError as exc:
         raise ApprovalRefused(exc.code, f"approval check refused {host} [{exc.code}]: {exc.message}") from None
     except Exception as exc:  # never let an unexpected error echo the token

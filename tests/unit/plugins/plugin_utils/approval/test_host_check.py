@@ -21,6 +21,7 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.host_chec
 from ansible_collections.opsgate.release.plugins.module_utils.approval.signed_document import parse_document
 from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import parse_root
 from ansible_collections.opsgate.release.plugins.module_utils.release.host_guard import token_spent_on_host
+from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import read_ledger
 
 HOSTS = ["web1", "web2", "web3"]
 
@@ -261,7 +262,8 @@ def test_a_token_is_spent_on_the_host_once_another_change_followed(tmp_path: Pat
         {"release_id": "r2", "state": "good", "event": "deploy", "at": "2026-01-02T00:00:00Z", "token_id": "apv-second"},
     ]
     (base / "ledger.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    reason = token_spent_on_host(str(base), "apv-first")
+    entries = read_ledger(str(base / "ledger.jsonl"))
+    reason = token_spent_on_host(entries, "apv-first")
     assert reason is not None and "apv-second" in reason
-    assert token_spent_on_host(str(base), "apv-second") is None
-    assert token_spent_on_host(str(base), "apv-new") is None
+    assert token_spent_on_host(entries, "apv-second") is None
+    assert token_spent_on_host(entries, "apv-new") is None
