@@ -12,6 +12,9 @@
 #   approvals.sh token-change DIR OUT CHANGE_FILE [RULE]
 #                             the same, requested from a change document a playbook wrote
 #                             (deploy_change_out=FILE ...): the token signs its sha256.
+#   approvals.sh grant DIR OUT GRANT_ID NAME=ADDRESS [NAME=ADDRESS...]
+#                             a host grant for DIR's trust root, signed by both administrators: the security
+#                             team's approval to pin it on these hosts (playbooks/trust_bootstrap.yml).
 #   With "required", the policy says change_document: required (docs/approvals.md, "The change document").
 # This is a demo root: production pins /etc/opsgate/trust.json made by its own administrators (docs/approvals.md).
 set -euo pipefail
@@ -83,6 +86,17 @@ token() {
 token-change() {
     local dir=$1 out=$2 change_file=$3 rule=${4:-normal}
     sign_request "$dir" "$out" "$rule" --change "$change_file"
+}
+
+grant() {
+    local dir=$1 out=$2 grant_id=$3
+    shift 3
+    local hosts=()
+    for item in "$@"; do hosts+=(--host "$item"); done
+    "${cli[@]}" grant-create --root "$dir/trust/root.json" --grant-id "$grant_id" "${hosts[@]}" --out "$out.unsigned" >/dev/null 2>&1
+    "${cli[@]}" admin-sign --key "$dir/keys/admin-one.pem" --in "$out.unsigned" --out "$out.1" >/dev/null 2>&1
+    "${cli[@]}" admin-sign --key "$dir/keys/admin-two.pem" --in "$out.1" --out "$out" >/dev/null 2>&1
+    rm -f "$out.unsigned" "$out.1"
 }
 
 sign_request() {

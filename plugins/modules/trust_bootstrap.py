@@ -16,8 +16,11 @@ description:
     the security team reaches it at) to C(/etc/opsgate/host.json), both root-owned, mode 0644.
   - From then on every release module on the host verifies the approval token, the signed policy and the change document
     against that root before it changes anything, and refuses steps that are not this host's entry of the change.
-  - The first root is accepted as given (the security team installs it); a different root later only when it is the next
-    version and signed by the administrators' thresholds of the installed and of the new version (root rotation).
+  - Nothing is pinned without the security team's approval, the O(grant) signed by the threshold of the root's
+    administrators for exactly this root, this host name and this address; the grant is kept at
+    C(/etc/opsgate/host-grant.json).
+  - The first root is accepted when its own threshold signed it and the grant covers it; a different root later only when
+    it is the next version and signed by the administrators' thresholds of the installed and of the new version (root rotation).
   - Needs the Python library C(cryptography) on the host (C(python3-cryptography)).
 author:
   - Opsgate Release Contributors (@opsgate)
@@ -35,6 +38,12 @@ options:
     description: The signed trust root document (the content of the controller's pinned C(trust.json)).
     type: str
     required: true
+  grant:
+    description:
+      - The signed host grant (C(opsgate-approval grant-create), then C(admin-sign) by the root's administrators) that
+        names the root's sha256, this host and its address, and has not expired.
+    type: str
+    required: true
   name:
     description: The host's inventory name, as the change documents name it.
     type: str
@@ -49,6 +58,7 @@ EXAMPLES = r"""
 - name: Pin the trust root on the host
   opsgate.release.trust_bootstrap:
     root: "{{ lookup('ansible.builtin.file', '/etc/opsgate/trust.json') }}"
+    grant: "{{ lookup('ansible.builtin.file', 'grants/SEC-2026-041.json') }}"
     name: "{{ inventory_hostname }}"
     address: "{{ ansible_host | default(inventory_hostname) }}"
   become: true
@@ -67,7 +77,22 @@ previous_root_version:
   description: Version pinned before, or null on the first install.
   type: int
   returned: success
+grant_id:
+  description: The id of the host grant the pin was made under.
+  type: str
+  returned: success
+grant_sha256:
+  description: sha256 of the host grant document.
+  type: str
+  returned: success
+grant_signed_by:
+  description: The administrators whose signatures on the grant verified.
+  type: list
+  elements: str
+  returned: success
 """
+
+from datetime import UTC, datetime
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -77,11 +102,17 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.host_trus
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"root": {"type": "str", "required": True}, "name": {"type": "str", "required": True}, "address": {"type": "str", "required": True}},
+        argument_spec={
+            "root": {"type": "str", "required": True},
+            "grant": {"type": "str", "required": True},
+            "name": {"type": "str", "required": True},
+            "address": {"type": "str", "required": True},
+        },
         supports_check_mode=True,
     )
     try:
-        result = install(module.params["root"], module.params["name"], module.params["address"], module.check_mode)
+        params = module.params
+        result = install(params["root"], params["grant"], params["name"], params["address"], module.check_mode, datetime.now(UTC))
     except errors.MissingLibraryError as exc:
         module.fail_json(msg=f"{exc.message} (on Debian/Ubuntu and RHEL: the package python3-cryptography)")
     except errors.ApprovalError as exc:

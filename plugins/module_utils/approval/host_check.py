@@ -35,6 +35,33 @@ HOST_IDENTITY = "/etc/opsgate/host.json"
 HOST_IDENTITY_TYPE = "opsgate.release/host"
 # The highest policy version this host has accepted: an older signed policy is refused afterwards.
 HOST_STATE = "/var/lib/opsgate/host-trust.json"
+HOST_GRANT = "/etc/opsgate/host-grant.json"
+# Only where /etc/opsgate/trust.json does not exist: a folder standing in for /etc/opsgate and
+# /var/lib/opsgate of one "host" when several share a machine (make demo's app slots).
+HOST_TRUST_DIR_ENV = "OPSGATE_HOST_TRUST_DIR"
+
+
+@dataclass(frozen=True)
+class HostTrustPaths:
+    root: str
+    identity: str
+    state: str
+    grant: str
+
+
+def host_trust_paths() -> HostTrustPaths:
+    """Where this host keeps its pinned root, identity, verification state and grant.
+
+    /etc/opsgate on every host the security team bootstrapped. Only a host without
+    /etc/opsgate/trust.json (which nothing protects anyway) may name another folder in
+    $OPSGATE_HOST_TRUST_DIR: the variable can add a check, never replace a pinned root.
+    """
+    folder = os.environ.get(HOST_TRUST_DIR_ENV, "")
+    if os.path.lexists(DEFAULT_TRUST_ROOT) or not folder or not os.path.isabs(folder):
+        return HostTrustPaths(DEFAULT_TRUST_ROOT, HOST_IDENTITY, HOST_STATE, HOST_GRANT)
+    folder = os.path.normpath(folder)
+    return HostTrustPaths(*(os.path.join(folder, name) for name in ("trust.json", "host.json", "host-trust.json", "host-grant.json")))
+
 
 # What a rollback approval may do on a host: return it to a release its ledger records good. A class's
 # rollback rule (fewer roles, shorter lead time) rests on this, so no variable may widen it.
@@ -85,8 +112,8 @@ class HostIdentity:
     address: str
 
 
-def host_is_bootstrapped(root_path: str = DEFAULT_TRUST_ROOT) -> bool:
-    return os.path.lexists(root_path)
+def host_is_bootstrapped(root_path: str | None = None) -> bool:
+    return os.path.lexists(root_path or host_trust_paths().root)
 
 
 def load_host_identity(path: str = HOST_IDENTITY) -> HostIdentity:
@@ -166,14 +193,14 @@ def verify_on_this_host(
     step: str, arguments: dict[str, Any], token: str, policy_document: str, change: Any, now: datetime, record: bool, in_flight: bool = True
 ) -> dict[str, Any]:
     """The module entry: the host's own root and identity, then verify_step_on_host. Returns what the result may show."""
-    if not host_is_bootstrapped():
+    paths = host_trust_paths()
+    if not host_is_bootstrapped(paths.root):
         raise errors.ApprovalError(
             errors.HOST_NOT_BOOTSTRAPPED,
-            f"this host has no pinned trust root ({DEFAULT_TRUST_ROOT}): run the trust bootstrap playbook first "
-            "(docs/approvals.md 'Trust on the hosts')",
+            f"this host has no pinned trust root ({paths.root}): run the trust bootstrap playbook first (docs/approvals.md 'Trust on the hosts')",
         )
-    root = load_trust_root(DEFAULT_TRUST_ROOT)
-    identity = load_host_identity()
+    root = load_trust_root(paths.root)
+    identity = load_host_identity(paths.identity)
     approval = verify_step_on_host(
         step=step,
         arguments=arguments,
@@ -183,6 +210,7 @@ def verify_on_this_host(
         root=root,
         identity=identity,
         now=now,
+        state_path=paths.state,
         record=record,
         in_flight=in_flight,
     )
