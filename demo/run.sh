@@ -35,6 +35,14 @@ playbook() {  # playbook NAME LOG TOKEN [ansible-playbook args...]
     "$bin/ansible-playbook" -i demo/inventory/app_slots.yml -i "$out/approvals/policy.yml" "playbooks/$name.yml" \
         -e "opsgate_approval_token=@$token" -e opsgate_target_hosts=app_slots "$@" > "$out/$log.log" 2>&1
 }
+verified_on_hosts() {  # what each slot's own check accepted (written only by a host-side verification)
+    local line="  verified on the hosts themselves:"
+    for slot in slot1 slot2 slot3 slot4; do
+        line+=" $slot=$("$bin/python" -c 'import json,sys; print("policy v%s" % json.load(open(sys.argv[1]))["policy_version"])' \
+            "$out/hosts/$slot/opsgate/host-trust.json" 2>/dev/null || echo none)"
+    done
+    echo "$line"
+}
 serving() {
     local line="  serving:"
     for port in 18081 18082 18083 18084; do
@@ -83,7 +91,23 @@ echo "  trust root: $OPSGATE_TRUST_ROOT (demo; threshold 2 of 2 policy administr
 echo "  policy:     $out/approvals/trust/policy.json (signed; core_business needs all four roles; the requester signs too;"
 echo "              change_document: required - every token signs the whole change a playbook writes)"
 
-step "4. Build sample_app 1.0.0, 2.0.0 and a broken 3.0.0 (its /health answers 503)"
+step "4. The security team pins the root on each app slot, under a host grant both administrators signed"
+# Each slot stands in for a host of its own: its pinned root, identity and grant live in
+# out/demo/hosts/slotN/opsgate instead of /etc/opsgate (OPSGATE_HOST_TRUST_DIR, read only where
+# /etc/opsgate/trust.json does not exist), set by a wrapper the inventory uses as the slot's Python.
+for slot in slot1 slot2 slot3 slot4; do
+    mkdir -p "$out/hosts/$slot"
+    printf '#!/bin/sh\nOPSGATE_HOST_TRUST_DIR=%s exec %s "$@"\n' "$out/hosts/$slot/opsgate" "$bin/python" > "$out/hosts/$slot/python"
+    chmod 755 "$out/hosts/$slot/python"
+done
+bash "$approvals" grant "$out/approvals" "$out/approvals/grant.json" SEC-DEMO-1 slot1=slot1 slot2=slot2 slot3=slot3 slot4=slot4
+"$bin/python" bin/opsgate-approval grant-verify --root "$out/approvals/trust/root.json" --in "$out/approvals/grant.json" 2>&1 | head -1 | sed 's/^/  /'
+"$bin/ansible-playbook" -i demo/inventory/app_slots.yml playbooks/trust_bootstrap.yml -e opsgate_target_hosts=app_slots \
+    -e "opsgate_trust_root_file=$out/approvals/trust/root.json" -e "opsgate_trust_grant_file=$out/approvals/grant.json" \
+    -e opsgate_trust_bootstrap_become=false > "$out/trust_bootstrap.log" 2>&1 || { tail -30 "$out/trust_bootstrap.log"; exit 1; }
+echo "  pinned: out/demo/hosts/slot{1..4}/opsgate/{trust,host,host-grant}.json; from now on each slot verifies every release step itself"
+
+step "5. Build sample_app 1.0.0, 2.0.0 and a broken 3.0.0 (its /health answers 503)"
 mkdir -p "$out/artifacts" "$out/tokens"
 declare -A sha
 for version in 1.0.0 2.0.0 3.0.0; do
@@ -93,14 +117,15 @@ for version in 1.0.0 2.0.0 3.0.0; do
     echo "  sample_app-$version.tar.gz sha256 ${sha[$version]:0:16}..."
 done
 
-step "5. Deploy 1.0.0 to four app slots behind haproxy on :18080 (token: action deploy)"
+step "6. Deploy 1.0.0 to four app slots behind haproxy on :18080 (token: action deploy)"
 lb_start
 sign deploy-1.0.0.token deploy -e app_version=1.0.0 -e "app_sha256=${sha[1.0.0]}" -e demo_change_id=CHG-DEMO-1
 playbook deploy deploy-1.0.0 "$out/tokens/deploy-1.0.0.token" -e app_version=1.0.0 -e "app_sha256=${sha[1.0.0]}" -e demo_change_id=CHG-DEMO-1 \
     || { tail -30 "$out/deploy-1.0.0.log"; exit 1; }
 serving
+verified_on_hosts
 
-step "6. Gray release 2.0.0 through haproxy: canary, pause, 50%, 100% (token: action gray_release)"
+step "7. Gray release 2.0.0 through haproxy: canary, pause, 50%, 100% (token: action gray_release)"
 sign gray-2.0.0.token gray_release -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-2
 load_start
 playbook gray_release gray-2.0.0 "$out/tokens/gray-2.0.0.token" -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-2 \
@@ -108,7 +133,7 @@ playbook gray_release gray-2.0.0 "$out/tokens/gray-2.0.0.token" -e app_version=2
 load_stop
 serving
 
-step "7. Gray release of the broken 3.0.0: the canary fails its health gate and is rolled back"
+step "8. Gray release of the broken 3.0.0: the canary fails its health gate and is rolled back"
 sign gray-3.0.0.token gray_release -e app_version=3.0.0 -e "app_sha256=${sha[3.0.0]}" -e demo_change_id=CHG-DEMO-3
 load_start
 if playbook gray_release gray-3.0.0 "$out/tokens/gray-3.0.0.token" -e app_version=3.0.0 -e "app_sha256=${sha[3.0.0]}" -e demo_change_id=CHG-DEMO-3; then
@@ -118,7 +143,7 @@ load_stop
 grep -oE 'gray release [^"]*(failed|stopped)[^"]*' "$out/gray-3.0.0.log" | head -1 | cut -c1-240 | sed 's/^/  /' || true
 serving
 
-step "8. Roll back to 1.0.0 (token: action rollback)"
+step "9. Roll back to 1.0.0 (token: action rollback)"
 rollback_args=(-e rollback_version=1.0.0 -e "rollback_artifact_sha256=${sha[1.0.0]}" -e rollback_change_id=CHG-DEMO-RB
                -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-RB)
 sign rollback-1.0.0.token rollback "${rollback_args[@]}"
@@ -126,7 +151,7 @@ playbook rollback rollback-1.0.0 "$out/tokens/rollback-1.0.0.token" "${rollback_
     || { tail -30 "$out/rollback-1.0.0.log"; exit 1; }
 serving
 
-step "9. Stop the demo's app slots and haproxy"
+step "10. Stop the demo's app slots and haproxy"
 bash demo/local_lb.sh stop "$lb_dir"
 for slot in 1 2 3 4; do
     pidfile="$out/slots/slot$slot/run/sample_app.pid"
