@@ -79,34 +79,11 @@ unknown:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from
-from ansible_collections.opsgate.release.plugins.module_utils.release.host_guard import guard_step
-from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
-from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
-from ansible_collections.opsgate.release.plugins.module_utils.release.settle import commit_release
+from ansible_collections.opsgate.release.plugins.module_utils.release.module_entry import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **IDENTITY_SPEC,
-            "event": {"type": "str", "choices": ["deploy", "rollback"], "default": "deploy"},
-            "keep_releases": {"type": "int", "default": 3},
-            "note": {"type": "str", "default": ""},
-        },
-        supports_check_mode=True,
-    )
-    host_check = guard_step(module, "release_commit")
-    params = module.params
-    try:
-        result = commit_release(
-            params["base_dir"], identity_from(params), params["event"], params["keep_releases"], params["note"], check_mode=module.check_mode
-        )
-    except (LayoutError, LedgerError, ValueError, OSError) as exc:
-        module.fail_json(msg=f"commit of {params['release_id']} failed: {exc}")
-    module.exit_json(**result, **host_check)
+    run_module("release_commit")
 
 
 if __name__ == "__main__":

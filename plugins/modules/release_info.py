@@ -88,23 +88,11 @@ rollback_refusal:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
-from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
-from ansible_collections.opsgate.release.plugins.module_utils.release.settle import release_report
+from ansible_collections.opsgate.release.plugins.module_utils.release.module_entry import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={"base_dir": {"type": "path", "required": True}, "target_release_id": {"type": "str", "default": ""}},
-        supports_check_mode=True,
-    )
-    try:
-        report = release_report(module.params["base_dir"], module.params["target_release_id"] or None)
-    except (LayoutError, LedgerError, OSError) as exc:
-        module.fail_json(msg=f"cannot read releases in {module.params['base_dir']}: {exc}")
-    module.exit_json(changed=False, **report)
+    run_module("release_info")
 
 
 if __name__ == "__main__":

@@ -81,41 +81,11 @@ restored:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from
-from ansible_collections.opsgate.release.plugins.module_utils.release.backup import BackupError
-from ansible_collections.opsgate.release.plugins.module_utils.release.host_guard import guard_step
-from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
-from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
-from ansible_collections.opsgate.release.plugins.module_utils.release.rollback_target import NoRollbackTarget
-from ansible_collections.opsgate.release.plugins.module_utils.release.service import ServiceError
-from ansible_collections.opsgate.release.plugins.module_utils.release.settle import fail_release, rollback_release
+from ansible_collections.opsgate.release.plugins.module_utils.release.module_entry import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **IDENTITY_SPEC,
-            "mode": {"type": "str", "choices": ["failed", "rollback"], "required": True},
-            "target_release_id": {"type": "str", "default": ""},
-            "note": {"type": "str", "default": ""},
-        },
-        supports_check_mode=True,
-    )
-    host_check = guard_step(module, "release_revert")
-    params = module.params
-    identity = identity_from(params)
-    try:
-        if params["mode"] == "failed":
-            result = fail_release(params["base_dir"], identity, params["note"] or "deploy failed", check_mode=module.check_mode)
-        else:
-            result = rollback_release(params["base_dir"], identity, params["target_release_id"] or None, params["note"], check_mode=module.check_mode)
-    except NoRollbackTarget as exc:
-        module.fail_json(msg=f"nothing to roll back to: {exc}", refused=True)
-    except (LayoutError, LedgerError, BackupError, ServiceError, OSError) as exc:
-        module.fail_json(msg=f"{params['mode']} revert failed: {exc}")
-    module.exit_json(**result, **host_check)
+    run_module("release_revert")
 
 
 if __name__ == "__main__":

@@ -185,71 +185,11 @@ token_id:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from, mode_of
-from ansible_collections.opsgate.release.plugins.module_utils.release.artifact import ArtifactError
-from ansible_collections.opsgate.release.plugins.module_utils.release.backup import BackupError
-from ansible_collections.opsgate.release.plugins.module_utils.release.host_guard import guard_step
-from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
-from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
-from ansible_collections.opsgate.release.plugins.module_utils.release.stage import Ownership, StageError, StageRequest, stage_release
-
-ARTIFACT_OPTIONS = {
-    "name": {"type": "str", "required": True},
-    "sha256": {"type": "str", "required": True},
-    "dest": {"type": "str", "default": "."},
-    "unpack": {"type": "bool", "default": True},
-    "local_path": {"type": "path"},
-    "src": {"type": "path"},
-}
-CONFIG_OPTIONS = {"dest": {"type": "str", "required": True}, "content": {"type": "str", "required": True, "no_log": True}, "mode": {"type": "raw"}}
+from ansible_collections.opsgate.release.plugins.module_utils.release.module_entry import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **IDENTITY_SPEC,
-            "artifacts": {"type": "list", "elements": "dict", "required": True, "options": ARTIFACT_OPTIONS},
-            "config_files": {"type": "list", "elements": "dict", "default": [], "options": CONFIG_OPTIONS},
-            "shared_paths": {"type": "list", "elements": "str", "default": []},
-            "owner": {"type": "str", "default": ""},
-            "group": {"type": "str", "default": ""},
-            "dir_mode": {"type": "raw", "default": "0755"},
-            "file_mode": {"type": "raw"},
-            "config_mode": {"type": "raw", "default": "0640"},
-            "service": {"type": "dict", "default": {}},
-            "health": {"type": "dict", "default": {}},
-            "after_stage": {"type": "list", "elements": "str", "default": []},
-            "backup_paths": {"type": "list", "elements": "str", "default": []},
-        },
-        supports_check_mode=True,
-    )
-    host_check = guard_step(module, "release_stage")
-    params = module.params
-    request = StageRequest(
-        base_dir=params["base_dir"],
-        identity=identity_from(params),
-        artifacts=params["artifacts"],
-        config_files=params["config_files"],
-        shared_paths=params["shared_paths"],
-        ownership=Ownership(
-            owner=params["owner"],
-            group=params["group"],
-            dir_mode=mode_of(params["dir_mode"], 0o755),
-            file_mode=mode_of(params["file_mode"], 0) or None,
-            config_mode=mode_of(params["config_mode"], 0o640),
-        ),
-        service=params["service"],
-        health=params["health"],
-        after_stage=params["after_stage"],
-        backup_paths=params["backup_paths"],
-    )
-    try:
-        result = stage_release(request, check_mode=module.check_mode)
-    except (StageError, LayoutError, LedgerError, ArtifactError, BackupError, OSError) as exc:
-        module.fail_json(msg=f"stage of {params['release_id']} failed: {exc}", release_id=params["release_id"])
-    module.exit_json(**result, **host_check)
+    run_module("release_stage")
 
 
 if __name__ == "__main__":

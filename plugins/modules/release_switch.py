@@ -95,47 +95,11 @@ configs_written:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.opsgate.release.plugins.module_utils.release.arguments import IDENTITY_SPEC, identity_from, mode_of
-from ansible_collections.opsgate.release.plugins.module_utils.release.backup import BackupError
-from ansible_collections.opsgate.release.plugins.module_utils.release.host_guard import guard_step
-from ansible_collections.opsgate.release.plugins.module_utils.release.layout import LayoutError
-from ansible_collections.opsgate.release.plugins.module_utils.release.ledger import LedgerError
-from ansible_collections.opsgate.release.plugins.module_utils.release.service import ServiceError
-from ansible_collections.opsgate.release.plugins.module_utils.release.stage import StageError
-from ansible_collections.opsgate.release.plugins.module_utils.release.switch import SwitchRequest, switch_release
+from ansible_collections.opsgate.release.plugins.module_utils.release.module_entry import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **IDENTITY_SPEC,
-            "config_files": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {"dest": {"type": "str", "required": True}, "content": {"type": "str", "required": True, "no_log": True}, "mode": {"type": "raw"}},
-            },
-            "config_mode": {"type": "raw", "default": "0640"},
-            "before_switch": {"type": "list", "elements": "str", "default": []},
-        },
-        supports_check_mode=True,
-    )
-    host_check = guard_step(module, "release_switch")
-    params = module.params
-    request = SwitchRequest(
-        base_dir=params["base_dir"],
-        identity=identity_from(params),
-        config_files=[{**item, "mode": mode_of(item.get("mode"), 0) or None} for item in params["config_files"]],
-        config_mode=mode_of(params["config_mode"], 0o640),
-        before_switch=params["before_switch"],
-    )
-    try:
-        result = switch_release(request, check_mode=module.check_mode)
-    except (StageError, LayoutError, LedgerError, BackupError, ServiceError, OSError) as exc:
-        module.fail_json(msg=f"switch to {params['release_id']} failed: {exc}", release_id=params["release_id"])
-    module.exit_json(**result, **host_check)
+    run_module("release_switch")
 
 
 if __name__ == "__main__":

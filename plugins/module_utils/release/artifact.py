@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-import shutil
 import tarfile
-
-from .digest import file_sha256
+import tempfile
 
 _HAS_FILTERS = hasattr(tarfile, "data_filter")
 
@@ -34,21 +33,49 @@ def _safe_members(archive: tarfile.TarFile, label: str) -> list[tarfile.TarInfo]
     return members
 
 
+def _private_copy(src: str, directory: str) -> tuple[str, str]:
+    """Copy ``src`` into ``directory`` in one read, hashing what was read; returns the copy and its sha256.
+
+    Everything after uses the copy: whoever owns ``src`` (the deploy account, when the release agent
+    runs the step as root) cannot swap it between the digest check and the unpacking.
+    """
+    handle, path = tempfile.mkstemp(dir=directory, prefix=".artifact-")
+    digest = hashlib.sha256()
+    try:
+        with open(src, "rb") as source, os.fdopen(handle, "wb") as target:
+            for chunk in iter(lambda: source.read(1024 * 1024), b""):
+                digest.update(chunk)
+                target.write(chunk)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path, digest.hexdigest()
+
+
 def place_artifact(src: str, expected_sha256: str, destination: str, unpack: bool, name: str) -> int:
     """Verify ``src`` and unpack (or copy) it under ``destination``; return the number of files placed.
 
     Raises ArtifactError on a digest mismatch or a hostile archive, OSError (ENOSPC …) on
     a full disk; the caller removes the staging directory either way.
     """
-    actual = file_sha256(src)
-    if actual != expected_sha256:
-        raise ArtifactError(f"artifact {name}: sha256 on the host is {actual}, the manifest says {expected_sha256}; the copy was altered in transit")
     os.makedirs(destination, exist_ok=True)
-    if not unpack:
-        shutil.copyfile(src, os.path.join(destination, name))
-        return 1
+    copy, actual = _private_copy(src, destination)
     try:
-        with tarfile.open(src, "r:*") as archive:
+        if actual != expected_sha256:
+            raise ArtifactError(f"artifact {name}: sha256 on the host is {actual}, the manifest says {expected_sha256}; the copy was altered in transit")
+        if not unpack:
+            os.replace(copy, os.path.join(destination, name))
+            os.chmod(os.path.join(destination, name), 0o644)  # as a plain copy would have it; modes come from the manifest afterwards
+            return 1
+        return _unpack(copy, destination, name)
+    finally:
+        if os.path.lexists(copy):
+            os.unlink(copy)
+
+
+def _unpack(archive_path: str, destination: str, name: str) -> int:
+    try:
+        with tarfile.open(archive_path, "r:*") as archive:
             members = _safe_members(archive, f"artifact {name}")
             for member in members:
                 # Modes come from the manifest afterwards; owners are never taken from the archive.

@@ -54,18 +54,23 @@ def release_is_good(entries: list[LedgerEntry], release_id: str) -> bool:
     return state is not None and state.state == GOOD
 
 
-def guard_step(module: Any, step: str) -> dict[str, Any]:
-    """Verify on the host, or fail the module; returns fields for the result. Updates token_id/change_id to the verified ones."""
-    params = module.params
+class StepRefused(Exception):
+    def __init__(self, msg: str, **fields: Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.fields = {"changed": False, **fields}
+
+
+def verify_step(step: str, params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """Verify on the host, or raise StepRefused; returns fields for the result. Sets token_id to the verified one."""
     if not host_is_bootstrapped():
         return {"host_verified": False}
     token = params.get("host_token")
     if not token or not params.get("host_policy") or not params.get("host_change"):
-        module.fail_json(
-            msg=f"{step} refused [{errors.CHANGE_NOT_BOUND}]: this host pins a trust root and verifies every release step itself, "
+        raise StepRefused(
+            f"{step} refused [{errors.CHANGE_NOT_BOUND}]: this host pins a trust root and verifies every release step itself, "
             "but the controller sent no token, policy or change document (an old or modified collection on the controller?)",
             approval_error=errors.CHANGE_NOT_BOUND,
-            changed=False,
         )
     arguments = {key: value for key, value in params.items() if key not in _NOT_RELEASE_INPUTS}
     # Undoing a failed deploy is never refused for time, but only while that deploy is in flight: a release recorded
@@ -74,24 +79,21 @@ def guard_step(module: Any, step: str) -> dict[str, Any]:
     in_flight = not release_is_good(entries, params.get("release_id") or "")
     try:
         verified = verify_on_this_host(
-            step, arguments, token, params["host_policy"], params["host_change"], datetime.now(UTC), record=not module.check_mode, in_flight=in_flight
+            step, arguments, token, params["host_policy"], params["host_change"], datetime.now(UTC), record=not check_mode, in_flight=in_flight
         )
     except errors.MissingLibraryError as exc:
-        module.fail_json(
-            msg=f"{step} refused on this host: it verifies approvals itself and {exc.library} is not installed "
+        raise StepRefused(
+            f"{step} refused on this host: it verifies approvals itself and {exc.library} is not installed "
             f"(install {DEBIAN_PACKAGE} on Debian/Ubuntu, {RHEL_PACKAGE} on RHEL; nothing was changed)",
             approval_error="APPROVAL_HOST_LIBRARY_MISSING",
-            changed=False,
-        )
+        ) from None
     except errors.ApprovalError as exc:
-        module.fail_json(msg=f"{step} refused by the host [{exc.code}]: {exc.message}; nothing was changed", approval_error=exc.code, changed=False)
+        raise StepRefused(f"{step} refused by the host [{exc.code}]: {exc.message}; nothing was changed", approval_error=exc.code) from None
     if not (is_undo(step, arguments) and in_flight):
         spent = token_spent_on_host(entries, verified["token_id"])
         if spent:
-            module.fail_json(
-                msg=f"{step} refused by the host [{errors.HOST_TOKEN_SPENT}]: {spent}; an approval is used once",
-                approval_error=errors.HOST_TOKEN_SPENT,
-                changed=False,
+            raise StepRefused(
+                f"{step} refused by the host [{errors.HOST_TOKEN_SPENT}]: {spent}; an approval is used once", approval_error=errors.HOST_TOKEN_SPENT
             )
     params["token_id"] = verified["token_id"]
     return {"host_verified": True, "host_verification": verified}
