@@ -14,7 +14,12 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import change_digest
-from ansible_collections.opsgate.release.plugins.module_utils.approval.change_summary import summary_lines
+from ansible_collections.opsgate.release.plugins.module_utils.approval.change_summary import (
+    running_document,
+    running_entry,
+    running_path,
+    summary_lines,
+)
 from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import ACTIONS
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.change_inputs import change_from_hostvars
 
@@ -28,6 +33,8 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "inputs_var": {"type": "str", "required": True},
     "rollout": {"type": "raw"},
     "out": {"type": "path"},
+    # The registered release_info result of each host: what runs now, shown to the approvers, never signed.
+    "running_var": {"type": "str"},
 }
 
 
@@ -44,6 +51,20 @@ def _write(path: str, document: dict[str, Any]) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def _running(task_vars: dict[str, Any], document: dict[str, Any], running_var: str) -> dict[str, Any]:
+    hostvars = task_vars.get("hostvars") or {}
+    return running_document(document, {name: running_entry((hostvars.get(name) or {}).get(running_var)) for name in document["hosts"]})
+
+
+def _write_running(path: str, running: dict[str, Any] | None) -> None:
+    sidecar = running_path(path)
+    if running is not None:
+        _write(sidecar, running)
+    elif os.path.lexists(sidecar):
+        # One left by an earlier plan would describe another change (the CLI refuses it by its digest anyway).
+        os.unlink(sidecar)
 
 
 class ActionModule(ActionBase):
@@ -63,7 +84,10 @@ class ActionModule(ActionBase):
         except errors.ApprovalError as exc:
             result.update(failed=True, msg=f"change document [{exc.code}]: {exc.message}")
             return result
+        running = _running(task_vars, document, args["running_var"]) if args["running_var"] else None
         if args["out"] and not self._task.check_mode:
+            # Next to FILE, not in it: the document's sha256 is what the token signs.
             _write(args["out"], document)
-        result.update(changed=False, change=document, change_sha256=digest, summary=summary_lines(document))
+            _write_running(args["out"], running)
+        result.update(changed=False, change=document, change_sha256=digest, summary=summary_lines(document, running))
         return result

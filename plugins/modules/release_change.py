@@ -63,8 +63,18 @@ options:
     description: The rollout plan of a gray release, or null.
     type: raw
   out:
-    description: Also write the document (JSON) to this controller file.
+    description:
+      - Also write the document (JSON) to this controller file.
+      - With O(running_var), also what each host runs now to C(<out>.running.json) (not part of the document, never signed);
+        without it, an earlier C(<out>.running.json) is removed.
     type: path
+  running_var:
+    description:
+      - Name of the per-host variable holding that host's registered M(opsgate.release.release_info) result, read for the approvers.
+      - Gives each host's current release (id, ledger state, and the marker's version, digests, config file digests, service and
+        health check), compared with the document in RV(summary) and written next to O(out). A host whose result failed is shown
+        as unknown.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -91,7 +101,7 @@ change_sha256:
   type: str
   returned: success
 summary:
-  description: The document in lines an approver reads.
+  description: The document in lines an approver reads; with O(running_var), what differs from each host's current release after it.
   type: list
   elements: str
   returned: success

@@ -124,6 +124,40 @@ def test_control_the_signed_change_deploys(approved: Approved) -> None:
     assert archived == [change_digest(approved.change)], "the archive record names the signed change"
 
 
+def test_the_plan_for_a_request_shows_what_each_host_runs_now_unsigned(approved: Approved) -> None:
+    """Before any deploy every host runs nothing; after 1.0.0, the plan for 2.0.0 reads 1.0.0 -> 2.0.0. Read-only, and
+    next to the document (FILE.running.json), never in it."""
+    site = approved.site
+    first = json.loads(Path(f"{approved.plan}.running.json").read_text())
+    assert first["change_sha256"] == change_digest(approved.change)
+    assert first["hosts"] == {host: {"known": True, "release_id": None} for host in HOSTS}
+    approved.deploy()
+    built = subprocess.run(
+        [sys.executable, str(REPO / "demo/sample_app/build.py"), "2.0.0", str(site.root / "artifacts")], capture_output=True, text=True, check=True
+    )
+    sha2, artifact2 = built.stdout.split()
+    inventory = approved.inventory()
+    for host in inventory["all"]["hosts"].values():
+        host["opsgate_release"]["version"] = "2.0.0"
+        host["opsgate_release"]["change_id"] = "CHG-2025-0200"
+        host["opsgate_release"]["artifacts"][0]["src"] = artifact2
+    approved.write_inventory(inventory)
+    before = site.hosts_snapshot()
+    plan = site.root / "plan-2.0.0.json"
+    done = site.play("deploy.yml", site.token(), "-e", f"deploy_change_out={plan}", "-e", f"app_sha256={sha2}")
+    assert done.returncode == 0, _out(done)[-4000:]
+    assert site.hosts_snapshot() == before, "reading what runs changes nothing on the hosts"
+    change = json.loads(plan.read_text())
+    assert "running" not in json.dumps(change)
+    running = json.loads(Path(f"{plan}.running.json").read_text())
+    assert running["change_sha256"] == change_digest(change)
+    entry = running["hosts"]["core-a1"]
+    assert (entry["state"], entry["release"]["version"], entry["release"]["artifact_sha256"]) == ("good", "1.0.0", site.sha)
+    assert entry["release_id"] != change["hosts"]["core-a1"]["release"]["release_id"]
+    # The debug output wraps long lines (YAML): compare with the whitespace joined.
+    assert f"core-a1: now 1.0.0 (release {entry['release_id']}, good) -> 2.0.0; artifact sha256 differs" in " ".join(done.stdout.split())
+
+
 def test_a_hook_given_by_extra_vars_is_refused(approved: Approved) -> None:
     manifest = approved.inventory()["all"]["hosts"]["core-a1"]["opsgate_release"]
     manifest["hooks"] = {"after_stage": ["touch /tmp/opsgate-pwned"]}
