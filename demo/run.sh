@@ -59,7 +59,7 @@ sign() {  # sign FILE PLAYBOOK [ansible-playbook args...]: the playbook writes t
         || { tail -30 "$out/$file.plan.log"; exit 1; }
     bash "$approvals" token-change "$out/approvals" "$out/tokens/$file" "$out/tokens/$file.change.json"
     echo "  the change the approvers sign ($file.change.json; opsgate-approval request --change prints it):"
-    { grep -E '^(change |change document|hosts |hook |rollout plan)' "$out/tokens/$file.summary"; grep -m1 '^config ' "$out/tokens/$file.summary" || true; } \
+    { grep -E '^(change |change document|hosts |hook |rollout plan|what differs|  slot[1-4]: )' "$out/tokens/$file.summary"; grep -m1 '^config ' "$out/tokens/$file.summary" || true; } \
         | cut -c1-150 | sed 's/^/    /'
     echo "  token $file ($("$bin/python" bin/opsgate-approval inspect --in "$out/tokens/$file" | "$bin/python" -c 'import json,sys; print(json.load(sys.stdin)["claims"]["token_id"])'))" \
          "signed by business_head, it_head, risk_compliance, ops_director"
