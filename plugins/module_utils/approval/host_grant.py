@@ -87,7 +87,7 @@ def check_grant_fields(signed: Mapping[str, Any], where: str = "host grant") -> 
         check_address(address, f"{where}.hosts.{name}", errors.HOST_GRANT_INVALID)
     issued = parse_timestamp(signed["issued"], f"{where}.issued", errors.HOST_GRANT_INVALID)
     expires = parse_timestamp(signed["expires"], f"{where}.expires", errors.HOST_GRANT_INVALID)
-    if not issued < expires or (expires - issued).days >= MAX_GRANT_DAYS:
+    if issued >= expires or (expires - issued).days >= MAX_GRANT_DAYS:
         raise _invalid(f"{where}.expires", f"must be after issued and less than {MAX_GRANT_DAYS} days later, got {signed['issued']} to {signed['expires']}")
     return grant_id, root_sha256, dict(hosts), issued, expires
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from test_approval_cli import _cli, _iso, workspace  # noqa: F401 - workspace is a fixture
+from test_approval_cli import _cli, _iso, workspace  # noqa: F401 # pylint: disable=unused-import  # workspace is a fixture
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import build_change, change_digest
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_summary import RUNNING_HEADING, running_document, running_entry
