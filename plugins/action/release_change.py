@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.atomic_file import write_atomic
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import change_digest
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_summary import (
     running_document,
@@ -39,18 +39,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 
 
 def _write(path: str, document: dict[str, Any]) -> None:
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    handle, temporary = tempfile.mkstemp(prefix=".change.", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(document, stream, indent=2, sort_keys=True)
-            stream.write("\n")
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    write_atomic(path, json.dumps(document, indent=2, sort_keys=True) + "\n", 0o644)
 
 
 def _running(task_vars: dict[str, Any], document: dict[str, Any], running_var: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from . import errors
+from .atomic_file import write_atomic
 from .claims import KIND_EMERGENCY, KIND_NORMAL, format_timestamp
 from .file_safety import check_directory, check_file
 
@@ -430,7 +431,4 @@ class ConsumptionLedger:
                     f"policy version {version} differs from the version {version} this controller has already used (sha256 {seen_sha[:16]}…)",
                 )
             if version > seen_version:
-                temp = f"{path}.{os.getpid()}"
-                with open(temp, "w", encoding="utf-8") as handle:
-                    json.dump({"version": version, "sha256": sha256}, handle)
-                os.replace(temp, path)
+                write_atomic(path, json.dumps({"version": version, "sha256": sha256}), 0o644)

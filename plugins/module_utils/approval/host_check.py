@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import errors
+from .atomic_file import write_atomic
 from .change_document import check_change_matches_claims, check_step
 from .claims import KIND_RATIFICATION
 from .file_safety import check_file
@@ -149,12 +150,7 @@ def _check_policy_version(version: int, state_path: str, record: bool) -> None:
         raise errors.ApprovalError(errors.POLICY_ROLLBACK, f"policy version {version} is older than version {seen}, which this host has already accepted")
     if record and version > seen:
         os.makedirs(os.path.dirname(state_path), mode=0o755, exist_ok=True)
-        temporary = f"{state_path}.tmp.{os.getpid()}"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump({"policy_version": version}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, state_path)
+        write_atomic(state_path, json.dumps({"policy_version": version}), 0o644)
 
 
 def verify_step_on_host(

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from . import errors
+from .atomic_file import write_atomic
 from .host_check import HOST_IDENTITY_TYPE, host_trust_paths
 from .host_grant import check_address, check_grant_covers, parse_grant
 from .identity import check_host_name
@@ -31,14 +32,7 @@ def _write_root_owned(path: str, data: bytes) -> None:
     os.makedirs(directory, mode=0o755, exist_ok=True)
     os.chown(directory, 0, 0)
     os.chmod(directory, 0o755)
-    temporary = f"{path}.tmp.{os.getpid()}"
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chown(temporary, 0, 0)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
+    write_atomic(path, data, 0o644, owner=(0, 0))
 
 
 def identity_bytes(name: str, address: str) -> bytes:

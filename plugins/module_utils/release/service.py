@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..approval.atomic_file import write_atomic
+
 UNIT_DIR = "/etc/systemd/system"
 
 
@@ -84,14 +86,7 @@ def install_unit(service: ServiceDefinition) -> bool:
     """Write the unit file when it differs and reload systemd; True if written."""
     if not unit_differs(service):
         return False
-    path = unit_path(service)
-    temporary = path + ".opsgate-tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(service.unit)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
+    write_atomic(unit_path(service), service.unit, 0o644)
     result = _systemctl("daemon-reload")
     if result.returncode != 0:
         raise ServiceError(f"systemctl daemon-reload failed: {result.stderr.strip()}")

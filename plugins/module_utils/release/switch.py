@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..approval.atomic_file import write_atomic
 from .backup import BackupError, read_index
 from .layout import Layout, LayoutError, current_release, locked, read_marker, switch_current
 from .ledger import DEPLOYING, GOOD, append_entry, latest_states, read_ledger
@@ -43,13 +44,7 @@ def _config_differs(item: dict[str, Any]) -> bool:
 
 def _write_config(item: dict[str, Any], mode: int) -> None:
     os.makedirs(os.path.dirname(item["dest"]), exist_ok=True)
-    temporary = item["dest"] + ".opsgate-tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(item["content"])
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temporary, int(item.get("mode") or mode))
-    os.replace(temporary, item["dest"])
+    write_atomic(item["dest"], item["content"], int(item.get("mode") or mode))
 
 
 def _stage_backup(layout: Layout, release_id: str) -> dict[str, Any]:

@@ -18,12 +18,12 @@ import dataclasses
 import json
 import os
 import socket
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
+from ansible_collections.opsgate.release.plugins.module_utils.approval.atomic_file import write_atomic
 from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import format_timestamp, parse_timestamp, validate_claims
 from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import RunOwner, process_start_time
 from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import decode_token
@@ -77,15 +77,7 @@ def _receipt_path(ledger_dir: str, identity: ControllerIdentity, token_id: str) 
 
 def _write_json(directory: str, path: str, body: dict[str, Any], prefix: str) -> str:
     """Write ``body`` to ``path`` atomically (a temporary file in the same directory, then os.replace)."""
-    fd, temp = tempfile.mkstemp(prefix=prefix, dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(body, handle, sort_keys=True)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    write_atomic(path, json.dumps(body, sort_keys=True), 0o600)
     return path
 
 

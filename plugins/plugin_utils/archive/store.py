@@ -8,10 +8,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+try:
+    from ansible_collections.opsgate.release.plugins.module_utils.approval.atomic_file import write_atomic
+except ImportError:  # bin/opsgate-archive and bin/opsgate-approval import this package with module_utils on sys.path
+    from approval.atomic_file import write_atomic  # type: ignore[no-redef]
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -65,18 +69,7 @@ def write_record(directory: str, record: Mapping[str, Any], secrets: Iterable[st
     os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
     text = serialise(record, secrets)
     target = os.path.join(directory, record_name(record))
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    write_atomic(target, text, FILE_MODE)
     return target
 
 

@@ -13,6 +13,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.opsgate.release.plugins.module_utils.approval.atomic_file import write_atomic
+
 from .check_result import ERROR, FAIL, PASS, STATUS_RANK, STATUSES, WAIVED, WARN, CheckResult
 from .evaluation import FleetVerdict, HostVerdict
 
@@ -272,9 +274,7 @@ def _safe_name(host: str) -> str:
 
 def _write(path: Path, text: str) -> None:
     # Write then rename: a reader (CI, a browser) never sees half a report.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(str(path), text, 0o644)
 
 
 def write_reports(verdict: FleetVerdict, directory: str | os.PathLike[str]) -> dict[str, Any]:

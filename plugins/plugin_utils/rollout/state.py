@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+
+from ansible_collections.opsgate.release.plugins.module_utils.approval.atomic_file import write_atomic
 
 from .failure_budget import BudgetVerdict
 
@@ -134,17 +135,7 @@ def read_state(path: str) -> RolloutState | None:
 def write_state(path: str, state: RolloutState) -> None:
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".state-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state.as_dict(), handle, sort_keys=True, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    write_atomic(path, json.dumps(state.as_dict(), sort_keys=True, indent=2), 0o600)
 
 
 def start_point(existing: RolloutState | None, release_id: str, token_id: str, fingerprint: str, resume: bool) -> int:
