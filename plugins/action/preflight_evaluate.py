@@ -13,7 +13,6 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
-from ansible_collections.opsgate.release.plugins.action.preflight_validate_spec import read_specs
 from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import token_digest
 from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import ApprovalError
 from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import MissingLibraryError as ApprovalMissingLibraryError
@@ -25,7 +24,7 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.librarie
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.readiness_gate import internal_extra_vars, readiness_record, refusal
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.reports import summary_table, write_reports
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.spec_schema import SpecError, validate_specs
-from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import host_input, spec_from_extra_vars
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import host_input, read_specs, spec_from_extra_vars
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "hosts": {"type": "list", "elements": "str"},

@@ -18,22 +18,13 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.facts_re
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.libraries import MissingLibraryError
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.readiness_gate import internal_extra_vars
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.spec_schema import SpecError, validate_specs
-from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import SPEC_VAR, spec_from_extra_vars
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import read_specs, spec_from_extra_vars
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "hosts": {"type": "list", "elements": "str"},
     # Readiness as a precondition of a change run: the hosts are the play's, and the signed policy decides whether they are checked.
     "readiness_gate": {"type": "bool", "default": False},
 }
-
-
-def read_specs(hosts: list[str], hostvars: Any, template: Any) -> dict[str, Any]:
-    """Each host's templated spec (None when the host has none)."""
-    specs: dict[str, Any] = {}
-    for host in hosts:
-        variables = hostvars[host]
-        specs[host] = template(variables[SPEC_VAR]) if SPEC_VAR in variables else None
-    return specs
 
 
 class ActionModule(ActionBase):

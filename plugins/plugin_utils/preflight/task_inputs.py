@@ -82,3 +82,12 @@ def spec_from_extra_vars(extra_var_names: set[str]) -> str | None:
     if SPEC_VAR in extra_var_names:
         return f"{SPEC_VAR} must come from the inventory (group_vars/host_vars), not from extra vars (-e)"
     return None
+
+
+def read_specs(hosts: list[str], hostvars: Any, template: Any) -> dict[str, Any]:
+    """Each host's templated spec (None when the host has none)."""
+    specs: dict[str, Any] = {}
+    for host in hosts:
+        variables = hostvars[host]
+        specs[host] = template(variables[SPEC_VAR]) if SPEC_VAR in variables else None
+    return specs
