@@ -90,6 +90,10 @@ def handle_request(data: bytes) -> dict[str, Any]:
         if not host_is_bootstrapped():
             raise AgentRefused("this host pins no trust root: the release agent runs only on hosts the security team bootstrapped")
         checked = check_params(STEP_SPECS[step], params)
+        caller = os.environ.get("SUDO_USER", "")
+        if caller and caller != "root" and caller in (checked.get("owner"), checked.get("group")):
+            # Files the caller owns are files it can swap for symlinks that root would then follow.
+            raise AgentRefused(f"the release's owner or group is {caller!r}, the account that asks: the application's files must belong to another account")
         return run_step(step, checked, check_mode)
     except (ValueError, UnicodeError, AgentRefused) as exc:
         return {"failed": True, "changed": False, "msg": f"the release agent refused the request: {exc}", "approval_error": "RELEASE_AGENT_REFUSED"}

@@ -147,3 +147,11 @@ def test_a_wrong_digest_leaves_no_copy_behind(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="sha256 on the host"):
         place_artifact(str(upload), "0" * 64, str(tmp_path / "release"), False, "app.bin")
     assert list((tmp_path / "release").iterdir()) == []
+
+
+def test_the_agent_refuses_a_release_owned_by_the_account_that_asks(pinned: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUDO_USER", "deploy")
+    stage = {**SWITCH, "base_dir": str(tmp_path / "srv"), "artifacts": [], "owner": "deploy"}
+    answer = _answer({"step": "release_stage", "params": stage, "check_mode": False})
+    assert answer["failed"] and answer["approval_error"] == "RELEASE_AGENT_REFUSED" and "'deploy'" in answer["msg"]
+    assert not (tmp_path / "srv").exists()
