@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.host_change_action import HostChangeAction
+from ansible_collections.opsgate.release.plugins.plugin_utils.release_actions.host_change_action import HostChangeAction
 
 
 class ActionModule(HostChangeAction):

@@ -10,7 +10,7 @@ from typing import Any
 
 from ansible.errors import AnsibleError
 
-from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.host_change_action import HostChangeAction
+from ansible_collections.opsgate.release.plugins.plugin_utils.release_actions.host_change_action import HostChangeAction
 
 MARKER = ".opsgate-release.json"
 _HOST_KEYS = ("name", "sha256", "dest", "unpack")

@@ -11,7 +11,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import ApprovalError
 from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import load_trust_root
-from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.approval_receipt import ApprovalRefused, require_host_approval
+from ansible_collections.opsgate.release.plugins.plugin_utils.release_actions.approval_receipt import ApprovalRefused, require_host_approval
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.batches import batches_fingerprint, plan_batches
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.failure_budget import allowed_failures
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.plan import ROLLOUT_VAR, RolloutPlanError, validate_rollout
