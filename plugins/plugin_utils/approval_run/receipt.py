@@ -75,8 +75,8 @@ def _receipt_path(ledger_dir: str, identity: ControllerIdentity, token_id: str) 
     return os.path.join(_receipt_directory(ledger_dir), f"{identity.label}--{token_id}.json")
 
 
-def _write_json(directory: str, path: str, body: dict[str, Any], prefix: str) -> str:
-    """Write ``body`` to ``path`` atomically (a temporary file in the same directory, then os.replace)."""
+def _write_json(path: str, body: dict[str, Any]) -> str:
+    """Write ``body`` to ``path`` atomically, readable by this account only."""
     write_atomic(path, json.dumps(body, sort_keys=True), 0o600)
     return path
 
@@ -105,7 +105,7 @@ def write_receipt(ledger_dir: str, identity: ControllerIdentity, approval: Verif
         "verified_at": format_timestamp(approval.verified_at),
         "operator": operator_identity().as_dict(),
     }
-    return _write_json(directory, path, body, ".receipt-")
+    return _write_json(path, body)
 
 
 def _read_receipt(path: str, identity: ControllerIdentity) -> Receipt | None:
@@ -221,7 +221,7 @@ def write_readiness_receipt(ledger_dir: str, identity: ControllerIdentity, token
     prune_receipts(ledger_dir, READINESS_DIR)
     path = _readiness_path(ledger_dir, identity, token_sha256)
     body = {"controller": {"pid": identity.pid, "start_time": identity.start_time}, "token_sha256": token_sha256, "hosts": sorted(hosts), "reason": reason}
-    return _write_json(directory, path, body, ".readiness-")
+    return _write_json(path, body)
 
 
 def require_readiness_receipt(ledger_dir: str, identity: ControllerIdentity, token_sha256: str, hosts: list[str]) -> None:

@@ -16,12 +16,11 @@ REPO = Path(__file__).resolve().parents[5]
 PLAYBOOK_BIN = Path(sys.executable).parent / "ansible-playbook"
 
 
-@pytest.mark.parametrize("playbook", ["deploy.yml", "gray_release.yml"])
-def test_a_missing_manifest_is_named_with_where_it_goes(tmp_path: Path, playbook: str) -> None:
+def _play(tmp_path: Path, playbook: str, inventory: str) -> str:
+    """Run ``playbook`` against a one-host inventory; returns its output on one line (the run must fail)."""
     if not PLAYBOOK_BIN.exists():
         pytest.skip("ansible-playbook is not installed next to the test interpreter")
-    rollout = "  vars:\n    opsgate_rollout: {steps: [{hosts: 1}]}\n" if playbook == "gray_release.yml" else ""
-    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    app-1:\n      ansible_connection: local\n" + rollout)
+    (tmp_path / "hosts.yml").write_text(inventory)
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -38,32 +37,22 @@ def test_a_missing_manifest_is_named_with_where_it_goes(tmp_path: Path, playbook
         timeout=180,
         check=False,
     )
-    output = " ".join((done.stdout + done.stderr).split())
     assert done.returncode != 0
+    return " ".join((done.stdout + done.stderr).split())
+
+
+HOST = "all:\n  hosts:\n    app-1:\n      ansible_connection: local\n"
+
+
+@pytest.mark.parametrize("playbook", ["deploy.yml", "gray_release.yml"])
+def test_a_missing_manifest_is_named_with_where_it_goes(tmp_path: Path, playbook: str) -> None:
+    rollout = "  vars:\n    opsgate_rollout: {steps: [{hosts: 1}]}\n" if playbook == "gray_release.yml" else ""
+    output = _play(tmp_path, playbook, HOST + rollout)
     assert "no release manifest for app-1: set opsgate_release" in output, output[-2000:]
     assert "group_vars" in output
     assert "'opsgate_release' is undefined" not in output
 
 
 def test_a_missing_rollout_plan_is_named_with_where_it_goes(tmp_path: Path) -> None:
-    if not PLAYBOOK_BIN.exists():
-        pytest.skip("ansible-playbook is not installed next to the test interpreter")
-    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    app-1:\n      ansible_connection: local\n")
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".collections"),
-        "ANSIBLE_HOME": str(tmp_path / ".ansible"),
-    }
-    done = subprocess.run(
-        [str(PLAYBOOK_BIN), "-i", str(tmp_path / "hosts.yml"), str(REPO / "playbooks" / "gray_release.yml"), "-e", "opsgate_approval_token=x"],
-        cwd=tmp_path,
-        env={**env, "ANSIBLE_NOCOLOR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    output = " ".join((done.stdout + done.stderr).split())
-    assert done.returncode != 0
+    output = _play(tmp_path, "gray_release.yml", HOST)
     assert "no rollout plan for app-1: set opsgate_rollout" in output, output[-2000:]
