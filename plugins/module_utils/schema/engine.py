@@ -172,6 +172,8 @@ def _check_field(spec: Field, value: Any, path: str, issues: Issues) -> Any:
     """The normalised value, or MISSING after adding the issues found to ``issues``."""
     problem = _type_problem(spec, value)
     if problem is not None:
+        if spec.type in ("int", "float") and (spec.minimum is not None or spec.maximum is not None):
+            problem = _bounds(spec)  # the whole rule at once: "an integer from 1 to 99"
         issues.add(path, _described(spec, problem), value)
         return MISSING
     if spec.type == "str" and spec.strip:
@@ -250,10 +252,10 @@ def _check_schema(schema: Schema, value: Mapping, path: str, issues: Issues) -> 
             default = spec.default() if callable(spec.default) else spec.default
             # A default mapping fills its own defaults ({} becomes {"enabled": True, ...}).
             result[key] = _check_field(spec, default, join(path, key), issues) if spec.type == "mapping" else default
-    # Cross-field rules see the fields that passed only (a bad field is absent from ``result``),
-    # so one typo does not also report its consequences.
-    for check in schema.checks:
-        check(result, path, issues)
+    # Cross-field rules run once the mapping's own fields are valid: a typo is reported once, not also its consequences.
+    if len(issues) == before:
+        for check in schema.checks:
+            check(result, path, issues)
     return MISSING if len(issues) > before else result
 
 

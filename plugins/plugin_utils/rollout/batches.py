@@ -16,7 +16,7 @@ from .plan import RolloutPlanError, Step
 
 @dataclass(frozen=True)
 class Batch:
-    """Hosts switched together, then the gates (pause, analysis, approval) run before the next batch."""
+    """Hosts switched together, then the gates (setWeight, pause, analysis, approval) run before the next batch."""
 
     number: int
     hosts: tuple[str, ...]
@@ -35,6 +35,9 @@ class Batch:
 
 
 def _gate_dict(step: Step) -> dict[str, Any]:
+    if step.weight_percent is not None:
+        # The role sets the load balancer so the hosts switched so far get this share, until the next batch starts.
+        return {"kind": "weight", "step": step.index, "percent": step.weight_percent}
     if step.pause_seconds is not None:
         return {"kind": "pause", "step": step.index, "seconds": step.pause_seconds}
     if step.approval_reason is not None:
@@ -98,10 +101,24 @@ def plan_batches(hosts: Sequence[str], steps: Sequence[Step]) -> list[Batch]:
             raise RolloutPlanError(f"steps[{step.index}]", f"a {step.kind} step before the first hosts step has nothing to gate")
     if done != len(fleet):
         raise RolloutPlanError("steps", f'the hosts steps reach {done} of {len(fleet)} hosts; the last one must be "100%"')
+    # A count target can reach the whole fleet before the "100%" step; a weight after it would split traffic no batch follows.
+    for step in batches[-1].gates:
+        if step.weight_percent is not None:
+            raise RolloutPlanError(
+                f"steps[{step.index}].setWeight",
+                f"follows the batch that switches all {len(fleet)} hosts (target {batches[-1].target}): no traffic is left to split",
+            )
     return batches
 
 
 def batches_fingerprint(batches: Sequence[Batch]) -> str:
-    """Identifies the host split: a resumed rollout must cut the fleet exactly as the paused one did."""
-    body = json.dumps([list(batch.hosts) for batch in batches], separators=(",", ":"))
+    """Identifies the host split and the traffic weights: a resumed rollout must cut the fleet and shift traffic exactly as the paused one did.
+
+    Plans without setWeight keep the fingerprint they had before setWeight existed, so a paused rollout still resumes.
+    """
+    weights = [[step.weight_percent for step in batch.gates if step.weight_percent is not None] for batch in batches]
+    split: list[Any] = [list(batch.hosts) for batch in batches]
+    if any(weights):
+        split = [{"hosts": hosts, "weights": percents} for hosts, percents in zip(split, weights, strict=True)]
+    body = json.dumps(split, separators=(",", ":"))
     return hashlib.sha256(body.encode("utf-8")).hexdigest()

@@ -13,13 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.opsgate.release.plugins.module_utils.schema.engine import Field, Issues, Schema, SchemaError, SchemaIssue, collect
+
 ROLLOUT_VAR = "opsgate_rollout"
 
-_TOP = {"steps", "health", "failure_budget"}
-_HEALTH = {"interval", "consecutive_successes", "failure_limit", "timeout"}
-_ANALYSIS = {"url", "metrics", "interval", "count", "failure_limit", "inconclusive_limit", "timeout", "validate_certs"}
-_METRIC = {"name", "jmespath", "key", "success", "failure"}
-_STEP_KINDS = ("hosts", "pause", "analysis", "approval")
+_STEP_KINDS = ("hosts", "pause", "analysis", "approval", "setWeight")
 _PERCENT = re.compile(r"\s*(\d{1,3})\s*%\s*")
 _CONDITION = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -28,10 +26,11 @@ DEFAULT_HEALTH = {"interval": 5, "consecutive_successes": 3, "failure_limit": 3,
 DEFAULT_ANALYSIS = {"interval": 10, "count": 3, "failure_limit": 0, "inconclusive_limit": 0, "timeout": 10}
 
 
-class RolloutPlanError(ValueError):
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
+class RolloutPlanError(SchemaError):
+    """Every problem of a plan, one per line; ``path`` is the first one's key path."""
+
+    def __init__(self, path: str | list[SchemaIssue], message: str = "") -> None:
+        super().__init__([SchemaIssue(path, message)] if isinstance(path, str) else path)
 
 
 @dataclass(frozen=True)
@@ -102,6 +101,8 @@ class Step:
     pause_seconds: int | None = None
     analysis: Analysis | None = None
     approval_reason: str | None = None
+    # setWeight: the percent of traffic the hosts switched so far receive until the next batch starts.
+    weight_percent: int | None = None
 
     @property
     def kind(self) -> str:
@@ -111,6 +112,8 @@ class Step:
             return "pause"
         if self.analysis is not None:
             return "analysis"
+        if self.weight_percent is not None:
+            return "setWeight"
         return "approval"
 
 
@@ -140,191 +143,173 @@ class RolloutPlan:
     failure_budget: FailureBudget
 
 
-def _mapping(value: Any, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise RolloutPlanError(path, f"must be a mapping, got {type(value).__name__} {value!r}")
-    return value
+def _share_problem(minimum: int) -> Any:
+    """A count (``2``) or a percentage (``"25%"``); the text "2" is neither (one agreement on integers)."""
+
+    def problem(value: Any) -> str | None:
+        if isinstance(value, str) and _PERCENT.fullmatch(value):
+            percent = int(value.strip().rstrip("%").strip())
+            return None if max(minimum, 0) <= percent <= 100 else f"percentage must be between {minimum}% and 100%"
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            return None
+        return f'must be a host count >= {minimum} or a percentage like "25%"'
+
+    return problem
 
 
-def _unknown(value: dict[str, Any], allowed: set[str], path: str) -> None:
-    extra = sorted(str(key) for key in set(value) - allowed)
-    if extra:
-        raise RolloutPlanError(f"{path}.{extra[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
-def _integer(value: Any, path: str, minimum: int, maximum: int | None = None) -> int:
-    # Inventory values often arrive as strings ("30"); booleans are never numbers.
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RolloutPlanError(path, f"must be an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise RolloutPlanError(path, f"must be {bound}, got {value!r}")
-    return value
-
-
-def _text(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise RolloutPlanError(path, f"must be a non-empty string, got {value!r}")
-    return value.strip()
-
-
-def _share(value: Any, path: str, minimum: int) -> tuple[int | None, int | None]:
-    """A count (``2``) or a percentage (``"25%"``)."""
+def _share(value: Any) -> tuple[int | None, int | None]:
     if isinstance(value, str):
-        match = _PERCENT.fullmatch(value)
-        if match:
-            percent = int(match.group(1))
-            if percent < max(minimum, 0) or percent > 100:
-                raise RolloutPlanError(path, f"percentage must be between {minimum}% and 100%, got {value!r}")
-            return None, percent
-        if not value.strip().isdigit():
-            raise RolloutPlanError(path, f'must be a host count like 2 or a percentage like "25%", got {value!r}')
+        return None, int(value.strip().rstrip("%").strip())
+    return value, None
+
+
+def _condition(value: str) -> Condition:
+    match = _CONDITION.fullmatch(value)
+    if match is None:  # the field's pattern matched already
+        raise ValueError(f"internal: unvalidated condition {value!r}")
+    return Condition(match.group(1), float(match.group(2)))
+
+
+def _jmespath_problem(expression: str) -> str | None:
+    import jmespath  # controller-only dependency, imported where it is needed
+
     try:
-        return _integer(value, path, minimum), None
-    except RolloutPlanError:
-        raise RolloutPlanError(path, f'must be a host count >= {minimum} or a percentage like "25%", got {value!r}') from None
+        jmespath.compile(expression)
+    except jmespath.exceptions.JMESPathError as exc:
+        return f"is not a valid JMESPath expression: {str(exc).splitlines()[0]}"
+    return None
 
 
-def _condition(value: Any, path: str) -> Condition:
-    if isinstance(value, str):
-        match = _CONDITION.fullmatch(value)
-        if match:
-            return Condition(match.group(1), float(match.group(2)))
-    raise RolloutPlanError(path, f'must be a comparison like "<= 0.01" (operators <, <=, >, >=, ==, !=), got {value!r}')
+def _metric_rules(metric: dict[str, Any], path: str, issues: Issues) -> None:
+    sources = sorted(key for key in ("jmespath", "key") if key in metric)
+    if len(sources) != 1:
+        issues.add(path, f"metric {metric['name']!r} needs exactly one of jmespath or key", sources)
+    if "success" not in metric and "failure" not in metric:
+        issues.add(path, f"metric {metric['name']!r} needs a success or a failure condition (or both)")
 
 
-def _metric(raw: Any, path: str) -> Metric:
-    spec = _mapping(raw, path)
-    _unknown(spec, _METRIC, path)
-    if "name" not in spec:
-        raise RolloutPlanError(f"{path}.name", "is required")
-    name = _text(spec["name"], f"{path}.name")
-    if not _NAME.fullmatch(name):
-        raise RolloutPlanError(f"{path}.name", f"must be letters, digits, '.', '_' or '-', got {name!r}")
-    if ("jmespath" in spec) == ("key" in spec):
-        raise RolloutPlanError(path, f"metric {name!r} needs exactly one of jmespath or key, got {sorted(k for k in ('jmespath', 'key') if k in spec)}")
-    jmespath_expression = _text(spec["jmespath"], f"{path}.jmespath") if "jmespath" in spec else None
-    if jmespath_expression is not None:
-        import jmespath  # controller-only dependency, imported where it is needed
-
-        try:
-            jmespath.compile(jmespath_expression)
-        except jmespath.exceptions.JMESPathError as exc:
-            raise RolloutPlanError(f"{path}.jmespath", f"is not a valid JMESPath expression {jmespath_expression!r}: {exc}") from None
-    success = _condition(spec["success"], f"{path}.success") if "success" in spec else None
-    failure = _condition(spec["failure"], f"{path}.failure") if "failure" in spec else None
-    if success is None and failure is None:
-        raise RolloutPlanError(path, f"metric {name!r} needs a success or a failure condition (or both)")
-    return Metric(name, jmespath_expression, _text(spec["key"], f"{path}.key") if "key" in spec else None, success, failure)
-
-
-def _analysis(raw: Any, path: str) -> Analysis:
-    spec = _mapping(raw, path)
-    _unknown(spec, _ANALYSIS, path)
-    if "url" not in spec:
-        raise RolloutPlanError(f"{path}.url", "is required")
-    url = _text(spec["url"], f"{path}.url")
-    if not url.startswith(("http://", "https://")):
-        raise RolloutPlanError(f"{path}.url", f"must be an http:// or https:// URL, got {url!r}")
-    metrics_raw = spec.get("metrics")
-    if not isinstance(metrics_raw, list) or not metrics_raw:
-        raise RolloutPlanError(f"{path}.metrics", f"must be a non-empty list of metrics, got {metrics_raw!r}")
-    metrics = tuple(_metric(item, f"{path}.metrics[{number}]") for number, item in enumerate(metrics_raw))
-    names = [metric.name for metric in metrics]
+def _duplicate_metric(metrics: list[dict[str, Any]]) -> str | None:
+    names = [metric["name"] for metric in metrics]
     duplicate = next((name for name in names if names.count(name) > 1), None)
-    if duplicate is not None:
-        raise RolloutPlanError(f"{path}.metrics", f"metric name {duplicate!r} appears twice")
-    merged = {**DEFAULT_ANALYSIS, **{k: v for k, v in spec.items() if k in DEFAULT_ANALYSIS}}
-    validate_certs = spec.get("validate_certs", True)
-    if not isinstance(validate_certs, bool):
-        raise RolloutPlanError(f"{path}.validate_certs", f"must be true or false, got {validate_certs!r}")
-    return Analysis(
-        url=url,
-        metrics=metrics,
-        interval=_integer(merged["interval"], f"{path}.interval", 0),
-        count=_integer(merged["count"], f"{path}.count", 1),
-        failure_limit=_integer(merged["failure_limit"], f"{path}.failure_limit", 0),
-        inconclusive_limit=_integer(merged["inconclusive_limit"], f"{path}.inconclusive_limit", 0),
-        timeout=_integer(merged["timeout"], f"{path}.timeout", 1),
-        validate_certs=validate_certs,
-    )
+    return None if duplicate is None else f"metric name {duplicate!r} appears twice"
 
 
-def _step(raw: Any, index: int, path: str) -> Step:
-    spec = _mapping(raw, path)
-    kinds = [key for key in spec if key in _STEP_KINDS]
-    extra = sorted(str(key) for key in spec if key not in _STEP_KINDS)
-    if extra:
-        raise RolloutPlanError(f"{path}.{extra[0]}", f"unknown step kind (allowed: {', '.join(_STEP_KINDS)})")
-    if len(kinds) != 1:
-        raise RolloutPlanError(path, f"a step has exactly one of {', '.join(_STEP_KINDS)}, got {sorted(kinds) or 'none'}")
-    kind = kinds[0]
-    value = spec[kind]
-    if kind == "hosts":
-        count, percent = _share(value, f"{path}.hosts", 1)
-        return Step(index, hosts=HostTarget(count, percent))
-    if kind == "pause":
-        pause = _mapping(value, f"{path}.pause")
-        _unknown(pause, {"seconds"}, f"{path}.pause")
-        if "seconds" not in pause:
-            # An open-ended pause would prompt; AWX has no terminal. An approval step is the resumable stop.
-            raise RolloutPlanError(f"{path}.pause.seconds", "is required: pauses never wait for input; use an approval step to stop until someone decides")
-        return Step(index, pause_seconds=_integer(pause["seconds"], f"{path}.pause.seconds", 0, 86400))
-    if kind == "analysis":
-        return Step(index, analysis=_analysis(value, f"{path}.analysis"))
-    approval = _mapping(value, f"{path}.approval")
-    _unknown(approval, {"reason"}, f"{path}.approval")
-    if "reason" not in approval:
-        raise RolloutPlanError(f"{path}.approval.reason", "is required: say what the approver should look at")
-    return Step(index, approval_reason=_text(approval["reason"], f"{path}.approval.reason"))
-
-
-def _health(raw: Any, path: str) -> HealthSettings:
-    spec = _mapping({} if raw is None else raw, path)
-    _unknown(spec, _HEALTH, path)
-    merged = {**DEFAULT_HEALTH, **spec}
-    health = HealthSettings(
-        interval=_integer(merged["interval"], f"{path}.interval", 1),
-        consecutive_successes=_integer(merged["consecutive_successes"], f"{path}.consecutive_successes", 1),
-        failure_limit=_integer(merged["failure_limit"], f"{path}.failure_limit", 0),
-        timeout=_integer(merged["timeout"], f"{path}.timeout", 1),
-    )
-    needed = health.interval * (health.consecutive_successes - 1)
-    if health.timeout < needed:
-        raise RolloutPlanError(
+def _health_rules(health: dict[str, Any], path: str, issues: Issues) -> None:
+    needed = health["interval"] * (health["consecutive_successes"] - 1)
+    if health["timeout"] < needed:
+        issues.add(
             f"{path}.timeout",
-            f"{health.timeout}s cannot fit {health.consecutive_successes} consecutive successes {health.interval}s apart (needs >= {needed}s)",
+            f"{health['timeout']}s cannot fit {health['consecutive_successes']} consecutive successes {health['interval']}s apart (needs >= {needed}s)",
         )
-    return health
 
 
-def _budget(raw: Any, path: str) -> FailureBudget:
-    count, percent = _share(0 if raw is None else raw, path, 0)
-    return FailureBudget(count, percent)
+def _one_kind(step: dict[str, Any], path: str, issues: Issues) -> None:
+    if len(step) != 1:
+        issues.add(path, f"a step has exactly one of {', '.join(_STEP_KINDS)}", sorted(step) or "none")
 
 
-def validate_rollout(raw: Any, path: str = ROLLOUT_VAR) -> RolloutPlan:
-    """Validate the plan; the first error found names its key path and value."""
-    spec = _mapping(raw, path)
-    _unknown(spec, _TOP, path)
-    steps_raw = spec.get("steps")
-    if not isinstance(steps_raw, list) or not steps_raw:
-        raise RolloutPlanError(f"{path}.steps", f"must be a non-empty list of steps, got {steps_raw!r}")
-    steps = tuple(_step(item, number, f"{path}.steps[{number}]") for number, item in enumerate(steps_raw))
+_CONDITION_FIELD = Field("str", pattern=_CONDITION.pattern, hint='a comparison like "<= 0.01" (operators <, <=, >, >=, ==, !=)', normalize=_condition)
+_METRIC = Schema(
+    {
+        "name": Field("str", required=True, strip=True, pattern=_NAME.pattern, hint="letters, digits, '.', '_' or '-'"),
+        "jmespath": Field("str", strip=True, check=_jmespath_problem),
+        "key": Field("str", strip=True),
+        "success": _CONDITION_FIELD,
+        "failure": _CONDITION_FIELD,
+    },
+    checks=(_metric_rules,),
+)
+_ANALYSIS = Schema(
+    {
+        "url": Field("str", required=True, strip=True, pattern=r"https?://.*", hint="an http:// or https:// URL"),
+        "metrics": Field(
+            "list",
+            required=True,
+            doc="a non-empty list of metrics",
+            min_items=1,
+            hint="a non-empty list of metrics",
+            item=Field("mapping", schema=_METRIC),
+            check=_duplicate_metric,
+        ),
+        "interval": Field("int", minimum=0, default=DEFAULT_ANALYSIS["interval"]),
+        "count": Field("int", minimum=1, default=DEFAULT_ANALYSIS["count"]),
+        "failure_limit": Field("int", minimum=0, default=DEFAULT_ANALYSIS["failure_limit"]),
+        "inconclusive_limit": Field("int", minimum=0, default=DEFAULT_ANALYSIS["inconclusive_limit"]),
+        "timeout": Field("int", minimum=1, default=DEFAULT_ANALYSIS["timeout"]),
+        "validate_certs": Field("bool", default=True),
+    }
+)
+_STEP = Schema(
+    {
+        "hosts": Field("any", check=_share_problem(1)),
+        "pause": Field(
+            "mapping",
+            schema=Schema(
+                {
+                    # An open-ended pause would prompt; AWX has no terminal. An approval step is the resumable stop.
+                    "seconds": Field(
+                        "int",
+                        required=True,
+                        minimum=0,
+                        maximum=86400,
+                        doc="pauses never wait for input; use an approval step to stop until someone decides",
+                    )
+                }
+            ),
+        ),
+        "analysis": Field("mapping", schema=_ANALYSIS),
+        "approval": Field("mapping", schema=Schema({"reason": Field("str", required=True, strip=True, doc="say what the approver should look at")})),
+        "setWeight": Field("int", minimum=1, maximum=99),
+    },
+    unknown_message="unknown step kind",
+    checks=(_one_kind,),
+)
+_HEALTH = Schema(
+    {key: Field("int", minimum=0 if key == "failure_limit" else 1, default=value) for key, value in DEFAULT_HEALTH.items()}, checks=(_health_rules,)
+)
+_PLAN = Schema(
+    {
+        "steps": Field(
+            "list", required=True, doc="a non-empty list of steps", min_items=1, hint="a non-empty list of steps", item=Field("mapping", schema=_STEP)
+        ),
+        "health": Field("mapping", schema=_HEALTH, default=dict),
+        "failure_budget": Field("any", default=0, check=_share_problem(0)),
+    },
+    # `health:` with nothing after it is the default health settings.
+    none_is_missing=True,
+)
+
+
+def _step(spec: dict[str, Any], index: int) -> Step:
+    if "hosts" in spec:
+        count, percent = _share(spec["hosts"])
+        return Step(index, hosts=HostTarget(count, percent))
+    if "pause" in spec:
+        return Step(index, pause_seconds=spec["pause"]["seconds"])
+    if "setWeight" in spec:
+        return Step(index, weight_percent=spec["setWeight"])
+    if "analysis" in spec:
+        analysis = spec["analysis"]
+        metrics = tuple(
+            Metric(metric["name"], metric.get("jmespath"), metric.get("key"), metric.get("success"), metric.get("failure")) for metric in analysis["metrics"]
+        )
+        return Step(index, analysis=Analysis(metrics=metrics, **{key: value for key, value in analysis.items() if key != "metrics"}))
+    return Step(index, approval_reason=spec["approval"]["reason"])
+
+
+def _order_rules(steps: tuple[Step, ...], path: str, issues: Issues) -> None:
+    """Rules across steps: a canary first, cumulative targets that grow to "100%", weights between hosts steps."""
     host_steps = [step for step in steps if step.hosts is not None]
     if not host_steps:
-        raise RolloutPlanError(f"{path}.steps", "has no hosts step: nothing would be deployed")
+        issues.add(f"{path}.steps", "has no hosts step: nothing would be deployed")
+        return
     if steps[0].hosts is None:
-        raise RolloutPlanError(f"{path}.steps[0]", f"must be a hosts step (the canary), got a {steps[0].kind} step")
+        issues.add(f"{path}.steps[0]", f"must be a hosts step (the canary), got a {steps[0].kind} step")
     last = host_steps[-1]
     if not (last.hosts is not None):  # validated plans never get here
         raise ValueError("internal: unvalidated rollout plan (last.hosts is not None)")
     if last.hosts.percent != 100:
-        raise RolloutPlanError(
-            f"{path}.steps[{last.index}].hosts", f'the last hosts step must be "100%" so every host is released, got {last.hosts.describe()!r}'
-        )
+        issues.add(f"{path}.steps[{last.index}].hosts", 'the last hosts step must be "100%" so every host is released', last.hosts.describe())
     for previous, current in itertools.pairwise(host_steps):
         if not (previous.hosts is not None and current.hosts is not None):  # validated plans never get here
             raise ValueError("internal: unvalidated rollout plan (previous.hosts is not None and current.hosts is not None)")
@@ -333,10 +318,40 @@ def validate_rollout(raw: Any, path: str = ROLLOUT_VAR) -> RolloutPlan:
         earlier = previous.hosts.count if previous.hosts.count is not None else previous.hosts.percent
         later = current.hosts.count if current.hosts.count is not None else current.hosts.percent
         if same_kind and earlier is not None and later is not None and later <= earlier:
-            raise RolloutPlanError(
+            issues.add(
                 f"{path}.steps[{current.index}].hosts",
                 f"targets are cumulative and must grow: {current.hosts.describe()!r} after {previous.hosts.describe()!r}",
             )
-    return RolloutPlan(
-        steps=steps, health=_health(spec.get("health"), f"{path}.health"), failure_budget=_budget(spec.get("failure_budget"), f"{path}.failure_budget")
-    )
+    for step in steps:
+        if step.weight_percent is None:
+            continue
+        if step.index < host_steps[0].index:
+            issues.add(
+                f"{path}.steps[{step.index}].setWeight",
+                "must follow a hosts step: it sets the share of traffic the hosts switched so far receive, and none are switched yet",
+                step.weight_percent,
+            )
+        elif step.index > last.index:
+            issues.add(
+                f"{path}.steps[{step.index}].setWeight",
+                f"must come before the last hosts step (steps[{last.index}]): once every host is switched, all traffic goes to the new release",
+                step.weight_percent,
+            )
+
+
+def validate_rollout(raw: Any, path: str = ROLLOUT_VAR) -> RolloutPlan:
+    """Validate the plan; ``RolloutPlanError`` lists every error with its key path and value."""
+    plan, found = collect(_PLAN, raw, path)
+    issues = Issues(found)
+    steps_raw = plan.get("steps") if plan else None
+    if steps_raw is None and isinstance(raw, dict) and isinstance(raw.get("steps"), list):
+        # Some other key is wrong; the steps that are valid still get their order checked.
+        steps_raw, _ = collect(_PLAN.fields["steps"], raw["steps"], f"{path}.steps")
+    if steps_raw:
+        _order_rules(tuple(_step(spec, index) for index, spec in enumerate(steps_raw)), path, issues)
+    if issues:
+        raise RolloutPlanError(list(issues))
+    steps = tuple(_step(spec, index) for index, spec in enumerate(plan["steps"]))
+    health = HealthSettings(**plan["health"])
+    budget_count, budget_percent = _share(plan["failure_budget"])
+    return RolloutPlan(steps=steps, health=health, failure_budget=FailureBudget(budget_count, budget_percent))

@@ -117,3 +117,30 @@ def test_budget_verdict_counts_distinct_hosts() -> None:
     assert over.exceeded and over.allowed == 1 and "exceeded" in over.describe()
     assert not judge_failures(FailureBudget(count=0), 6, []).exceeded
     assert judge_failures(FailureBudget(count=0), 6, ["app1"]).exceeded
+
+
+def test_set_weight_is_a_gate_of_the_batch_it_follows() -> None:
+    steps = [{"hosts": 1}, {"setWeight": 10}, {"pause": {"seconds": 60}}, {"hosts": "50%"}, {"setWeight": 50}, {"hosts": "100%"}]
+    batches = [batch.as_dict() for batch in plan_batches(SIX, validate_rollout({"steps": steps}).steps)]
+    assert batches[0]["gates"] == [{"kind": "weight", "step": 1, "percent": 10}, {"kind": "pause", "step": 2, "seconds": 60}]
+    assert batches[1]["gates"] == [{"kind": "weight", "step": 4, "percent": 50}]
+    assert batches[2]["gates"] == []
+
+
+def test_set_weight_after_the_whole_fleet_is_switched_is_refused() -> None:
+    # Valid as a plan, but 2 hosts are the whole of this fleet: no traffic is left to split.
+    steps = validate_rollout({"steps": [{"hosts": 2}, {"setWeight": 30}, {"hosts": "100%"}]}).steps
+    with pytest.raises(RolloutPlanError) as caught:
+        plan_batches(["a", "b"], steps)
+    assert caught.value.path == "steps[1].setWeight"
+    assert "all 2 hosts" in str(caught.value)
+
+
+def test_fingerprint_follows_the_weights_and_is_unchanged_without_them() -> None:
+    plain = validate_rollout({"steps": [{"hosts": 1}, {"hosts": "100%"}]}).steps
+    ten = validate_rollout({"steps": [{"hosts": 1}, {"setWeight": 10}, {"hosts": "100%"}]}).steps
+    twenty = validate_rollout({"steps": [{"hosts": 1}, {"setWeight": 20}, {"hosts": "100%"}]}).steps
+    # The fingerprint a paused rollout stored before setWeight existed: the host lists alone.
+    assert batches_fingerprint(plan_batches(SIX, plain)) == "e2edcdddc2f0c713f4112247b89bc7c33b2cfe22491836b2e1daa61fe0660e59"
+    fingerprints = {batches_fingerprint(plan_batches(SIX, steps)) for steps in (plain, ten, twenty)}
+    assert len(fingerprints) == 3

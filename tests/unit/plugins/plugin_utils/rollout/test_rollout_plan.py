@@ -59,12 +59,12 @@ def test_defaults_fill_health_and_budget() -> None:
 
 # Each bad plan: (plan, key path the error must name, a fragment of the message that names the value or rule).
 BAD_PLANS: list[tuple[str, Any, str, str]] = [
-    ("not a mapping", ["steps"], "opsgate_rollout", "must be a mapping, got list"),
+    ("not a mapping", ["steps"], "opsgate_rollout", "must be a mapping (got ['steps'])"),
     ("unknown top key", {**GOOD, "stepz": []}, "opsgate_rollout.stepz", "unknown key"),
     ("steps missing", {"health": {}}, "opsgate_rollout.steps", "non-empty list"),
     ("steps empty", _with(["steps"], []), "opsgate_rollout.steps", "non-empty list"),
-    ("step not a mapping", _with(["steps", 1], "pause"), "opsgate_rollout.steps[1]", "must be a mapping, got str 'pause'"),
-    ("unknown step kind", _with(["steps", 1], {"setWeight": 20}), "opsgate_rollout.steps[1].setWeight", "unknown step kind"),
+    ("step not a mapping", _with(["steps", 1], "pause"), "opsgate_rollout.steps[1]", "must be a mapping (got 'pause')"),
+    ("unknown step kind", _with(["steps", 1], {"setCanaryScale": 20}), "opsgate_rollout.steps[1].setCanaryScale", "unknown step kind"),
     ("two kinds in a step", _with(["steps", 1], {"pause": {"seconds": 1}, "hosts": 2}), "opsgate_rollout.steps[1]", "exactly one of"),
     ("zero hosts", _with(["steps", 0], {"hosts": 0}), "opsgate_rollout.steps[0].hosts", "got 0"),
     ("negative hosts", _with(["steps", 0], {"hosts": -2}), "opsgate_rollout.steps[0].hosts", "got -2"),
@@ -131,7 +131,7 @@ BAD_PLANS: list[tuple[str, Any, str, str]] = [
     ("analysis count zero", _with(["steps", 2, "analysis", "count"], 0), "opsgate_rollout.steps[2].analysis.count", "got 0"),
     ("analysis unknown key", _with(["steps", 2, "analysis", "query"], "x"), "opsgate_rollout.steps[2].analysis.query", "unknown key"),
     ("analysis validate_certs", _with(["steps", 2, "analysis", "validate_certs"], "no"), "opsgate_rollout.steps[2].analysis.validate_certs", "'no'"),
-    ("health not a mapping", _with(["health"], 5), "opsgate_rollout.health", "got int 5"),
+    ("health not a mapping", _with(["health"], 5), "opsgate_rollout.health", "must be a mapping (got 5)"),
     ("health unknown key", _with(["health", "retries"], 3), "opsgate_rollout.health.retries", "unknown key"),
     ("health interval zero", _with(["health", "interval"], 0), "opsgate_rollout.health.interval", "got 0"),
     ("health successes zero", _with(["health", "consecutive_successes"], 0), "opsgate_rollout.health.consecutive_successes", "got 0"),
@@ -161,8 +161,57 @@ def test_every_bad_plan_has_its_own_message() -> None:
     assert len(set(messages)) == len(messages)
 
 
-def test_string_numbers_from_inventory_are_accepted() -> None:
-    plan = validate_rollout({"steps": [{"hosts": "2"}, {"pause": {"seconds": "30"}}, {"hosts": "100%"}], "failure_budget": "1"})
-    assert plan.steps[0].hosts is not None and plan.steps[0].hosts.count == 2
-    assert plan.steps[1].pause_seconds == 30
-    assert plan.failure_budget.count == 1
+@pytest.mark.parametrize(
+    ("plan", "path"),
+    [
+        ({"steps": [{"hosts": "2"}, {"hosts": "100%"}]}, "opsgate_rollout.steps[0].hosts"),
+        ({"steps": [{"hosts": 1}, {"pause": {"seconds": "30"}}, {"hosts": "100%"}]}, "opsgate_rollout.steps[1].pause.seconds"),
+        ({"steps": [{"hosts": 1}, {"hosts": "100%"}], "failure_budget": "1"}, "opsgate_rollout.failure_budget"),
+        ({"steps": [{"hosts": 1}, {"hosts": "100%"}], "health": {"interval": "30"}}, "opsgate_rollout.health.interval"),
+    ],
+)
+def test_string_numbers_are_refused_with_the_path(plan: Any, path: str) -> None:
+    # One agreement across every schema (issue 13): "30" is text, not an integer.
+    with pytest.raises(RolloutPlanError) as caught:
+        validate_rollout(plan)
+    assert [issue.path for issue in caught.value.errors] == [path]
+    assert "(got '" in str(caught.value)
+
+
+def test_three_errors_are_reported_together() -> None:
+    plan = _with(["steps", 1], {"pause": {"seconds": "30"}})
+    plan["steps"][2]["analysis"]["metrics"][0]["success"] = "about 1"
+    plan["health"] = {"interval": 0}
+    with pytest.raises(RolloutPlanError) as caught:
+        validate_rollout(plan)
+    assert [issue.path for issue in caught.value.errors] == [
+        "opsgate_rollout.steps[1].pause.seconds",
+        "opsgate_rollout.steps[2].analysis.metrics[0].success",
+        "opsgate_rollout.health.interval",
+    ]
+    assert caught.value.path == "opsgate_rollout.steps[1].pause.seconds"
+    assert len(str(caught.value).splitlines()) == 3
+
+
+def test_set_weight_follows_a_hosts_step() -> None:
+    plan = validate_rollout({"steps": [{"hosts": 1}, {"setWeight": 10}, {"pause": {"seconds": 60}}, {"hosts": "50%"}, {"setWeight": 50}, {"hosts": "100%"}]})
+    weights = [(step.index, step.kind, step.weight_percent) for step in plan.steps if step.weight_percent is not None]
+    assert weights == [(1, "setWeight", 10), (4, "setWeight", 50)]
+
+
+@pytest.mark.parametrize(
+    ("steps", "path", "fragment"),
+    [
+        ([{"setWeight": 10}, {"hosts": 1}, {"hosts": "100%"}], "opsgate_rollout.steps[0].setWeight", "must follow a hosts step"),
+        ([{"hosts": 1}, {"hosts": "100%"}, {"setWeight": 10}], "opsgate_rollout.steps[2].setWeight", "must come before the last hosts step (steps[1])"),
+        ([{"hosts": 1}, {"setWeight": 0}, {"hosts": "100%"}], "opsgate_rollout.steps[1].setWeight", "must be an integer from 1 to 99 (got 0)"),
+        ([{"hosts": 1}, {"setWeight": 100}, {"hosts": "100%"}], "opsgate_rollout.steps[1].setWeight", "must be an integer from 1 to 99 (got 100)"),
+        ([{"hosts": 1}, {"setWeight": "20"}, {"hosts": "100%"}], "opsgate_rollout.steps[1].setWeight", "must be an integer from 1 to 99 (got '20')"),
+        ([{"hosts": 1}, {"setWeight": 20, "pause": {"seconds": 1}}, {"hosts": "100%"}], "opsgate_rollout.steps[1]", "exactly one of"),
+    ],
+)
+def test_bad_set_weight_names_its_path(steps: list[Any], path: str, fragment: str) -> None:
+    with pytest.raises(RolloutPlanError) as caught:
+        validate_rollout({"steps": steps})
+    assert path in [issue.path for issue in caught.value.errors]
+    assert fragment in str(caught.value)
