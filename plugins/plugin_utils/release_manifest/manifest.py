@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """``opsgate_release``: what to deploy, validated on the controller before any host is contacted.
 
-Every error names the key path (``opsgate_release.artifacts[1].sha256``) and the value found.
+Every error is reported, each with its key path (``opsgate_release.artifacts[1].sha256``) and the value found.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from ansible_collections.opsgate.release.plugins.module_utils.schema.engine import Field, Issues, Schema, SchemaError, SchemaIssue, collect
 
 MANIFEST_VAR = "opsgate_release"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
@@ -41,17 +43,14 @@ _TOP = {
     "hooks": "commands run during the deploy",
     "keep_releases": "how many good releases to keep",
 }
-_ARTIFACT = {"name", "src", "url", "sha256", "dest", "unpack"}
-_CONFIG = {"src", "dest", "mode"}
-_SERVICE = {"type", "name", "start", "stop", "user", "group", "environment", "stop_timeout"}
-_HEALTH = {"type", "url", "status", "jmespath", "version_field", "command", "retries", "interval", "timeout", "start_delay"}
-_HOOKS = {"after_stage", "before_switch"}
+_ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".tar.bz2")
 
 
-class ManifestError(ValueError):
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
+class ManifestError(SchemaError):
+    """Every problem of a manifest, one per line; ``path`` is the first one's key path."""
+
+    def __init__(self, path: str | list[SchemaIssue], message: str = "") -> None:
+        super().__init__([SchemaIssue(path, message)] if isinstance(path, str) else path)
 
 
 @dataclass(frozen=True)
@@ -62,215 +61,203 @@ class Manifest:
         return self.data[key]
 
 
-def _unknown(value: dict[str, Any], allowed: set[str] | dict[str, str], path: str) -> None:
-    extra = sorted(set(value) - set(allowed))
-    if extra:
-        raise ManifestError(f"{path}.{extra[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
-def _mapping(value: Any, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ManifestError(path, f"must be a mapping, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _string(value: Any, path: str, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ManifestError(path, f"must be a non-empty string, got {value!r}")
-    if pattern is not None and not pattern.fullmatch(value):
-        raise ManifestError(path, f"must be {hint}, got {value!r}")
-    return value
-
-
-def _int(value: Any, path: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ManifestError(path, f"must be an integer from {low} to {high}, got {value!r}")
-    return value
-
-
-def _mode(value: Any, path: str) -> int:
-    text = value if isinstance(value, str) else None
-    if text is None or not _MODE.fullmatch(text):
-        raise ManifestError(path, f"must be an octal mode in quotes like \"0640\", got {value!r}")
-    return int(text, 8)
-
-
-def _relative(value: Any, path: str) -> str:
-    text = _string(value, path)
+def _inside_release(text: str) -> str | None:
     if os.path.isabs(text) or os.path.normpath(text).startswith(".."):
-        raise ManifestError(path, f"must be a path inside the release directory, got {text!r}")
-    return text
+        return "must be a path inside the release directory"
+    return None
 
 
-def _artifacts(value: Any, path: str) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not value:
-        raise ManifestError(path, f"must be a non-empty list of artifacts, got {value!r}")
-    result = []
-    names: set[str] = set()
-    for index, raw in enumerate(value):
-        item_path = f"{path}[{index}]"
-        item = _mapping(raw, item_path)
-        _unknown(item, _ARTIFACT, item_path)
-        if ("src" in item) == ("url" in item):
-            raise ManifestError(item_path, "needs exactly one of src (a file on the controller) or url")
-        if "src" in item:
-            source = _string(item["src"], f"{item_path}.src")
-        else:
-            source = _string(item["url"], f"{item_path}.url")
-            if not re.match(r"(https?|file)://", source):
-                raise ManifestError(f"{item_path}.url", f"must be an http(s):// or file:// URL, got {source!r}")
-        sha = item.get("sha256")
-        if not isinstance(sha, str) or not _SHA256.fullmatch(sha.lower()):
-            raise ManifestError(f"{item_path}.sha256", f"must be 64 hex characters (sha256sum of the artifact), got {sha!r}")
-        name = _string(item.get("name") or os.path.basename(source.split("?")[0]), f"{item_path}.name", _FILE_NAME, "a file name")
-        if name in names:
-            raise ManifestError(f"{item_path}.name", f"{name!r} is used by an earlier artifact")
-        names.add(name)
-        unpack = item.get("unpack", name.endswith((".tar.gz", ".tgz", ".tar", ".tar.xz", ".tar.bz2")))
-        if not isinstance(unpack, bool):
-            raise ManifestError(f"{item_path}.unpack", f"must be true or false, got {unpack!r}")
-        result.append(
-            {
-                "name": name,
-                "src": item.get("src"),
-                "url": item.get("url"),
-                "sha256": sha.lower(),
-                "dest": _relative(item.get("dest", "."), f"{item_path}.dest"),
-                "unpack": unpack,
-            }
-        )
-    return result
+def _absolute(text: str) -> str | None:
+    return None if os.path.isabs(text) else "must be an absolute path"
 
 
-def _config_files(value: Any, path: str) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        raise ManifestError(path, f"must be a list, got {value!r}")
-    result = []
-    for index, raw in enumerate(value):
-        item_path = f"{path}[{index}]"
-        item = _mapping(raw, item_path)
-        _unknown(item, _CONFIG, item_path)
-        dest = _string(item.get("dest"), f"{item_path}.dest")
-        if not os.path.isabs(dest):
-            _relative(dest, f"{item_path}.dest")
-        entry = {"src": _string(item.get("src"), f"{item_path}.src"), "dest": dest}
-        if "mode" in item:
-            entry["mode"] = _mode(item["mode"], f"{item_path}.mode")
-        result.append(entry)
-    return result
+def _config_dest(text: str) -> str | None:
+    # Absolute: a file outside the release (/etc/app/x.conf); relative: inside it, never above it.
+    return None if os.path.isabs(text) else _inside_release(text)
 
 
-def _string_list(value: Any, path: str, absolute: bool) -> list[str]:
-    if not isinstance(value, list):
-        raise ManifestError(path, f"must be a list, got {value!r}")
-    result = []
-    for index, item in enumerate(value):
-        text = _string(item, f"{path}[{index}]")
-        if absolute and not os.path.isabs(text):
-            raise ManifestError(f"{path}[{index}]", f"must be an absolute path, got {text!r}")
-        if not absolute:
-            _relative(text, f"{path}[{index}]")
-        result.append(text)
-    return result
+def _base_dir(text: str) -> str | None:
+    return None if os.path.isabs(text) and os.path.normpath(text) != "/" else "must be an absolute path other than /"
 
 
-def _service(value: Any, path: str, app: str) -> dict[str, Any]:
-    service = _mapping(value, path)
-    _unknown(service, _SERVICE, path)
-    kind = service.get("type", "systemd")
-    if kind not in ("systemd", "command", "none"):
-        raise ManifestError(f"{path}.type", f"must be systemd, command or none, got {kind!r}")
-    result: dict[str, Any] = {"type": kind, "name": _string(service.get("name", app), f"{path}.name", _UNIT_NAME, "a unit name")}
-    if kind != "none":
-        result["start"] = _string(service.get("start"), f"{path}.start")
-    result["stop"] = _string(service["stop"], f"{path}.stop") if "stop" in service else ""
-    result["user"] = _string(service["user"], f"{path}.user") if "user" in service else ""
-    result["group"] = _string(service["group"], f"{path}.group") if "group" in service else ""
-    environment = _mapping(service.get("environment", {}), f"{path}.environment")
-    for key, item in environment.items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(key)):
-            raise ManifestError(f"{path}.environment.{key}", "must be a shell variable name")
-        _string(item, f"{path}.environment.{key}")
-    result["environment"] = {str(k): str(v) for k, v in environment.items()}
-    result["stop_timeout"] = _int(service.get("stop_timeout", 10), f"{path}.stop_timeout", 1, 600)
-    return result
+def _artifact_name(artifact: dict[str, Any]) -> str:
+    source = artifact.get("src") or artifact.get("url") or ""
+    return artifact.get("name") or os.path.basename(source.split("?")[0])
 
 
-def _health(value: Any, path: str) -> dict[str, Any]:
-    health = _mapping(value, path)
-    _unknown(health, _HEALTH, path)
-    kind = health.get("type", "http" if "url" in health else "command" if "command" in health else None)
-    if kind not in ("http", "command", "none"):
-        raise ManifestError(f"{path}.type", f"must be http, command or none, got {kind!r}")
-    result: dict[str, Any] = {
-        "type": kind,
-        "retries": _int(health.get("retries", 10), f"{path}.retries", 1, 1000),
-        "interval": _int(health.get("interval", 2), f"{path}.interval", 0, 3600),
-        "timeout": _int(health.get("timeout", 5), f"{path}.timeout", 1, 600),
-        "start_delay": _int(health.get("start_delay", 0), f"{path}.start_delay", 0, 3600),
+def _artifact_rules(artifact: dict[str, Any], path: str, issues: Issues) -> None:
+    if ("src" in artifact) == ("url" in artifact):
+        issues.add(path, "needs exactly one of src (a file on the controller) or url")
+        return
+    name = _artifact_name(artifact)
+    if "name" not in artifact and not re.fullmatch(_FILE_NAME.pattern, name):
+        issues.add(f"{path}.name", "must be a file name (none given, and the source does not end in one)", name)
+
+
+def _service_rules(service: dict[str, Any], path: str, issues: Issues) -> None:
+    if service["type"] != "none" and "start" not in service:
+        issues.add(f"{path}.start", f"is required for a {service['type']} service (the command that starts the application)")
+
+
+def _health_type(health: dict[str, Any]) -> str | None:
+    return health.get("type", "http" if "url" in health else "command" if "command" in health else None)
+
+
+def _health_rules(health: dict[str, Any], path: str, issues: Issues) -> None:
+    kind = _health_type(health)
+    if kind is None:
+        issues.add(f"{path}.type", "must be http, command or none (or give url or command)")
+    elif kind == "http" and "url" not in health:
+        issues.add(f"{path}.url", "is required for an http health check")
+    elif kind == "command" and "command" not in health:
+        issues.add(f"{path}.command", "is required for a command health check")
+
+
+def _mode(default: int | None = None) -> Field:
+    return Field("str", pattern=_MODE.pattern, hint='an octal mode in quotes like "0640"', normalize=lambda text: int(text, 8), default=default)
+
+
+def _commands() -> Field:
+    return Field("list", hint="a list of commands", item=Field("str"), default=list)
+
+
+_ARTIFACT = Schema(
+    {
+        "name": Field("str", pattern=_FILE_NAME.pattern, hint="a file name"),
+        "src": Field("str"),
+        "url": Field("str", pattern=r"(https?|file)://.*", hint="an http(s):// or file:// URL"),
+        "sha256": Field(
+            "str", required=True, doc="the sha256sum of the artifact", pattern=r"[0-9a-fA-F]{64}", hint="64 hex characters (sha256sum of the artifact)"
+        ),
+        "dest": Field("str", default=".", check=_inside_release),
+        "unpack": Field("bool"),
+    },
+    checks=(_artifact_rules,),
+)
+_CONFIG = Schema(
+    {
+        "src": Field("str", required=True, doc="the template on the controller"),
+        "dest": Field("str", required=True, doc="where the rendered file goes", check=_config_dest),
+        "mode": _mode(),
     }
-    if kind == "http":
-        url = _string(health.get("url"), f"{path}.url")
-        if not re.match(r"https?://", url):
-            raise ManifestError(f"{path}.url", f"must be an http(s):// URL, got {url!r}")
-        result.update(
-            url=url,
-            status=_int(health.get("status", 200), f"{path}.status", 100, 599),
-            jmespath=_string(health["jmespath"], f"{path}.jmespath") if "jmespath" in health else "",
-            version_field=_string(health["version_field"], f"{path}.version_field") if "version_field" in health else "",
-        )
-    elif kind == "command":
-        result["command"] = _string(health.get("command"), f"{path}.command")
+)
+_SERVICE = Schema(
+    {
+        "type": Field("str", choices=("systemd", "command", "none"), default="systemd"),
+        "name": Field("str", pattern=_UNIT_NAME.pattern, hint="a unit name"),
+        "start": Field("str"),
+        "stop": Field("str", default=""),
+        "user": Field("str", default=""),
+        "group": Field("str", default=""),
+        "environment": Field(
+            "mapping", key_pattern=r"[A-Za-z_][A-Za-z0-9_]*", key_hint="a shell variable name", values=Field("str", allow_empty=True), default=dict
+        ),
+        "stop_timeout": Field("int", minimum=1, maximum=600, default=10),
+    },
+    checks=(_service_rules,),
+)
+_HEALTH = Schema(
+    {
+        "type": Field("str", choices=("http", "command", "none")),
+        "url": Field("str", pattern=r"https?://.*", hint="an http(s):// URL"),
+        "status": Field("int", minimum=100, maximum=599, default=200),
+        "jmespath": Field("str", default=""),
+        "version_field": Field("str", default=""),
+        "command": Field("str"),
+        "retries": Field("int", minimum=1, maximum=1000, default=10),
+        "interval": Field("int", minimum=0, maximum=3600, default=2),
+        "timeout": Field("int", minimum=1, maximum=600, default=5),
+        "start_delay": Field("int", minimum=0, maximum=3600, default=0),
+    },
+    checks=(_health_rules,),
+)
+
+
+def _manifest_rules(manifest: dict[str, Any], path: str, issues: Issues) -> None:
+    names: set[str] = set()
+    for index, artifact in enumerate(manifest["artifacts"]):
+        name = _artifact_name(artifact)
+        if name in names:
+            issues.add(f"{path}.artifacts[{index}].name", f"{name!r} is used by an earlier artifact")
+        names.add(name)
+    base = manifest["base_dir"]
+    for index, item in enumerate(manifest["backup_paths"]):
+        if os.path.normpath(item) == base or os.path.normpath(item).startswith(os.path.join(base, "releases")):
+            issues.add(f"{path}.backup_paths[{index}]", "must not be the base dir or a release directory", item)
+
+
+def _required(key: str, **options: Any) -> Field:
+    return Field("str", required=True, doc=_TOP[key], **options)
+
+
+_MANIFEST = Schema(
+    {
+        "app": _required("app", pattern=_NAME.pattern, hint="lowercase letters, digits, '_', '.', '-'"),
+        "version": _required("version", pattern=_TEXT.pattern, hint="a version like 1.2.3 (letters, digits, ._+@:-)"),
+        "change_id": _required("change_id", pattern=_TEXT.pattern, hint="a change id like CHG-2025-0042"),
+        "env": Field("str", default=""),
+        "base_dir": _required("base_dir", check=_base_dir, normalize=os.path.normpath),
+        "artifacts": Field(
+            "list", required=True, doc=_TOP["artifacts"], min_items=1, hint="a non-empty list of artifacts", item=Field("mapping", schema=_ARTIFACT)
+        ),
+        "config_files": Field("list", item=Field("mapping", schema=_CONFIG), default=list),
+        "shared_paths": Field("list", item=Field("str", check=_inside_release), default=list),
+        "backup_paths": Field("list", item=Field("str", check=_absolute), default=list),
+        # Empty: the files keep the deploy account's owner and group.
+        "owner": Field("str", allow_empty=True, default=""),
+        "group": Field("str", allow_empty=True, default=""),
+        "dir_mode": _mode(0o755),
+        "file_mode": _mode(),
+        "config_mode": _mode(0o640),
+        "service": Field("mapping", schema=_SERVICE, default=lambda: {"type": "none"}),
+        "health": Field("mapping", schema=_HEALTH, default=lambda: {"type": "none"}),
+        "hooks": Field("mapping", schema=Schema({"after_stage": _commands(), "before_switch": _commands()}), default=dict),
+        "keep_releases": Field("int", minimum=1, maximum=100, default=3),
+    },
+    # `owner:` with nothing after it is no owner, like leaving the key out.
+    none_is_missing=True,
+    checks=(_manifest_rules,),
+)
+
+
+def _artifact(artifact: dict[str, Any]) -> dict[str, Any]:
+    name = _artifact_name(artifact)
+    return {
+        "name": name,
+        "src": artifact.get("src"),
+        "url": artifact.get("url"),
+        "sha256": artifact["sha256"].lower(),
+        "dest": artifact["dest"],
+        "unpack": artifact.get("unpack", name.endswith(_ARCHIVE_SUFFIXES)),
+    }
+
+
+def _service(service: dict[str, Any], app: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"type": service["type"], "name": service.get("name", app)}
+    if service["type"] != "none":
+        result["start"] = service["start"]
+    result.update({key: service[key] for key in ("stop", "user", "group", "environment", "stop_timeout")})
     return result
 
 
-def _hooks(value: Any, path: str) -> dict[str, list[str]]:
-    hooks = _mapping(value, path)
-    _unknown(hooks, _HOOKS, path)
-    result = {}
-    for key in sorted(_HOOKS):
-        items = hooks.get(key, [])
-        if not isinstance(items, list):
-            raise ManifestError(f"{path}.{key}", f"must be a list of commands, got {items!r}")
-        result[key] = [_string(item, f"{path}.{key}[{index}]") for index, item in enumerate(items)]
+def _health(health: dict[str, Any]) -> dict[str, Any]:
+    kind = _health_type(health)
+    result: dict[str, Any] = {"type": kind, **{key: health[key] for key in ("retries", "interval", "timeout", "start_delay")}}
+    if kind == "http":
+        result.update({key: health[key] for key in ("url", "status", "jmespath", "version_field")})
+    elif kind == "command":
+        result["command"] = health["command"]
     return result
 
 
 def validate_manifest(raw: Any, path: str = MANIFEST_VAR) -> Manifest:
-    """Validate and normalise the manifest: defaults filled, modes as integers, digests lowercase."""
-    data = _mapping(raw, path)
-    _unknown(data, _TOP, path)
-    for key in ("app", "version", "change_id", "base_dir", "artifacts"):
-        if key not in data:
-            raise ManifestError(f"{path}.{key}", f"is required ({_TOP[key]})")
-    app = _string(data["app"], f"{path}.app", _NAME, "lowercase letters, digits, '_', '.', '-'")
-    base_dir = _string(data["base_dir"], f"{path}.base_dir")
-    if not os.path.isabs(base_dir) or os.path.normpath(base_dir) == "/":
-        raise ManifestError(f"{path}.base_dir", f"must be an absolute path other than /, got {base_dir!r}")
-    manifest: dict[str, Any] = {
-        "app": app,
-        "version": _string(data["version"], f"{path}.version", _TEXT, "a version like 1.2.3 (letters, digits, ._+@:-)"),
-        "change_id": _string(data["change_id"], f"{path}.change_id", _TEXT, "a change id like CHG-2025-0042"),
-        "env": _string(data["env"], f"{path}.env") if "env" in data else "",
-        "base_dir": os.path.normpath(base_dir),
-        "artifacts": _artifacts(data["artifacts"], f"{path}.artifacts"),
-        "config_files": _config_files(data.get("config_files", []), f"{path}.config_files"),
-        "shared_paths": _string_list(data.get("shared_paths", []), f"{path}.shared_paths", absolute=False),
-        "backup_paths": _string_list(data.get("backup_paths", []), f"{path}.backup_paths", absolute=True),
-        "owner": _string(data["owner"], f"{path}.owner") if data.get("owner") else "",
-        "group": _string(data["group"], f"{path}.group") if data.get("group") else "",
-        "dir_mode": _mode(data.get("dir_mode", "0755"), f"{path}.dir_mode"),
-        "file_mode": _mode(data["file_mode"], f"{path}.file_mode") if "file_mode" in data else None,
-        "config_mode": _mode(data.get("config_mode", "0640"), f"{path}.config_mode"),
-        "service": _service(data.get("service", {"type": "none"}), f"{path}.service", app),
-        "health": _health(data.get("health", {"type": "none"}), f"{path}.health"),
-        "hooks": _hooks(data.get("hooks", {}), f"{path}.hooks"),
-        "keep_releases": _int(data.get("keep_releases", 3), f"{path}.keep_releases", 1, 100),
-    }
-    base = manifest["base_dir"]
-    for index, item in enumerate(manifest["backup_paths"]):
-        if os.path.normpath(item) == base or os.path.normpath(item).startswith(os.path.join(base, "releases")):
-            raise ManifestError(f"{path}.backup_paths[{index}]", f"must not be the base dir or a release directory, got {item!r}")
+    """Validate and normalise the manifest: defaults filled, modes as integers, digests lowercase; ``ManifestError`` lists every error."""
+    data, issues = collect(_MANIFEST, raw, path)
+    if issues:
+        raise ManifestError(issues)
+    manifest = dict(data)
+    manifest["artifacts"] = [_artifact(artifact) for artifact in data["artifacts"]]
+    manifest["service"] = _service(data["service"], data["app"])
+    manifest["health"] = _health(data["health"])
+    manifest.setdefault("file_mode", None)
     return Manifest(manifest)

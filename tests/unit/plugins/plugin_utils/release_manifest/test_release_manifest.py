@@ -71,29 +71,29 @@ def test_valid_manifest_is_normalised_with_defaults():
     ("path", "value", "error"),
     [
         ("app", _DELETE, "opsgate_release.app: is required"),
-        ("app", "Sample App", "opsgate_release.app: must be lowercase letters, digits, '_', '.', '-', got 'Sample App'"),
+        ("app", "Sample App", "opsgate_release.app: must be lowercase letters, digits, '_', '.', '-' (got 'Sample App')"),
         ("version", "1.0 beta", "opsgate_release.version: must be a version like 1.2.3"),
-        ("change_id", "", "opsgate_release.change_id: must be a non-empty string, got ''"),
-        ("base_dir", "srv/app", "opsgate_release.base_dir: must be an absolute path other than /, got 'srv/app'"),
-        ("base_dir", "/", "opsgate_release.base_dir: must be an absolute path other than /, got '/'"),
-        ("artifacts", [], "opsgate_release.artifacts: must be a non-empty list of artifacts, got []"),
-        ("artifacts.0.sha256", "abc", "opsgate_release.artifacts[0].sha256: must be 64 hex characters (sha256sum of the artifact), got 'abc'"),
+        ("change_id", "", "opsgate_release.change_id: must be a change id like CHG-2025-0042 (got '')"),
+        ("base_dir", "srv/app", "opsgate_release.base_dir: must be an absolute path other than / (got 'srv/app')"),
+        ("base_dir", "/", "opsgate_release.base_dir: must be an absolute path other than / (got '/')"),
+        ("artifacts", [], "opsgate_release.artifacts: must be a non-empty list of artifacts (got [])"),
+        ("artifacts.0.sha256", "abc", "opsgate_release.artifacts[0].sha256: must be 64 hex characters (sha256sum of the artifact) (got 'abc')"),
         ("artifacts.0.url", "http://x/a.tgz", "opsgate_release.artifacts[0]: needs exactly one of src (a file on the controller) or url"),
-        ("artifacts.0.dest", "../outside", "opsgate_release.artifacts[0].dest: must be a path inside the release directory, got '../outside'"),
-        ("artifacts.0.unpack", "yes", "opsgate_release.artifacts[0].unpack: must be true or false, got 'yes'"),
+        ("artifacts.0.dest", "../outside", "opsgate_release.artifacts[0].dest: must be a path inside the release directory (got '../outside')"),
+        ("artifacts.0.unpack", "yes", "opsgate_release.artifacts[0].unpack: must be true or false (got 'yes')"),
         ("artifacts.0.colour", "red", "opsgate_release.artifacts[0].colour: unknown key"),
-        ("config_files.1.mode", 644, 'opsgate_release.config_files[1].mode: must be an octal mode in quotes like "0640", got 644'),
+        ("config_files.1.mode", 644, 'opsgate_release.config_files[1].mode: must be an octal mode in quotes like "0640" (got 644)'),
         ("config_files.0.dest", "../../etc/passwd", "opsgate_release.config_files[0].dest: must be a path inside the release directory"),
-        ("backup_paths", ["data"], "opsgate_release.backup_paths[0]: must be an absolute path, got 'data'"),
+        ("backup_paths", ["data"], "opsgate_release.backup_paths[0]: must be an absolute path (got 'data')"),
         ("backup_paths", ["/srv/sample_app"], "opsgate_release.backup_paths[0]: must not be the base dir or a release directory"),
-        ("service.type", "upstart", "opsgate_release.service.type: must be systemd, command or none, got 'upstart'"),
-        ("service.start", _DELETE, "opsgate_release.service.start: must be a non-empty string, got None"),
-        ("health.url", "ftp://x", "opsgate_release.health.url: must be an http(s):// URL, got 'ftp://x'"),
-        ("health.retries", 0, "opsgate_release.health.retries: must be an integer from 1 to 1000, got 0"),
-        ("health.retries", True, "opsgate_release.health.retries: must be an integer from 1 to 1000, got True"),
-        ("keep_releases", 0, "opsgate_release.keep_releases: must be an integer from 1 to 100, got 0"),
+        ("service.type", "upstart", "opsgate_release.service.type: must be one of systemd, command, none (got 'upstart')"),
+        ("service.start", _DELETE, "opsgate_release.service.start: is required for a systemd service"),
+        ("health.url", "ftp://x", "opsgate_release.health.url: must be an http(s):// URL (got 'ftp://x')"),
+        ("health.retries", 0, "opsgate_release.health.retries: must be an integer from 1 to 1000 (got 0)"),
+        ("health.retries", True, "opsgate_release.health.retries: must be an integer from 1 to 1000 (got True)"),
+        ("keep_releases", 0, "opsgate_release.keep_releases: must be an integer from 1 to 100 (got 0)"),
         ("flavour", "x", "opsgate_release.flavour: unknown key"),
-        ("hooks", {"after_stage": "make"}, "opsgate_release.hooks.after_stage: must be a list of commands, got 'make'"),
+        ("hooks", {"after_stage": "make"}, "opsgate_release.hooks.after_stage: must be a list of commands (got 'make')"),
     ],
 )
 def test_errors_name_the_key_path_and_the_value(path, value, error):
@@ -103,7 +103,7 @@ def test_errors_name_the_key_path_and_the_value(path, value, error):
 
 
 def test_not_a_mapping():
-    with pytest.raises(ManifestError, match="opsgate_release: must be a mapping, got list"):
+    with pytest.raises(ManifestError, match=r"opsgate_release: must be a mapping \(got \[\]\)"):
         validate_manifest([])
 
 
@@ -111,6 +111,21 @@ def test_duplicate_artifact_names_are_refused():
     data = _with("artifacts", [{"src": "a/x.tar.gz", "sha256": SHA}, {"src": "b/x.tar.gz", "sha256": SHA}])
     with pytest.raises(ManifestError, match=r"opsgate_release.artifacts\[1\].name: 'x.tar.gz' is used by an earlier artifact"):
         validate_manifest(data)
+
+
+def test_every_error_is_reported_with_its_path():
+    data = _with("keep_releases", "30")
+    data["artifacts"][0]["sha256"] = "abc"
+    data["service"]["colour"] = "red"
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(data)
+    assert [issue.path for issue in caught.value.errors] == [
+        "opsgate_release.artifacts[0].sha256",
+        "opsgate_release.service.colour",
+        "opsgate_release.keep_releases",
+    ]
+    assert caught.value.path == "opsgate_release.artifacts[0].sha256"
+    assert "opsgate_release.keep_releases: must be an integer from 1 to 100 (got '30')" in str(caught.value).splitlines()
 
 
 def test_release_id_is_the_same_for_a_rerun_and_differs_for_another_artifact():
