@@ -165,7 +165,7 @@ class ActionModule(ActionBase):
                 check_change_matches_claims(args["change"], approval.claims)
                 if args["change_inputs_var"]:
                     # The document handed to the gate must also be what this run's step inputs give: a variable set over
-                    # the role's own (-e __deploy_change=<the signed one>) is caught here, before the token is used.
+                    # the role's own (-e release_host_change_result=<the signed one>) is caught here, before the token is used.
                     rebuilt = change_from_hostvars(task_vars, self._templar.template, args["change_inputs_var"], args["change"], args["change_rollout"])
                     if change_digest(rebuilt) != change_digest(args["change"]):
                         raise errors.ApprovalError(

@@ -81,12 +81,12 @@ EXAMPLES = r"""
 - name: Build the change document the approvers sign
   opsgate.release.release_change:
     action: deploy
-    app: "{{ __deploy_release.app }}"
-    version: "{{ __deploy_release.version }}"
-    artifact_sha256: "{{ __deploy_release.artifact_sha256 }}"
-    change_id: "{{ __deploy_release.change_id }}"
+    app: "{{ release_host_release.app }}"
+    version: "{{ release_host_release.version }}"
+    artifact_sha256: "{{ release_host_release.artifact_sha256 }}"
+    change_id: "{{ release_host_release.change_id }}"
     env: prod
-    inputs_var: __deploy_step_inputs
+    inputs_var: release_host_step_inputs
     out: /tmp/change.json
   run_once: true
 """

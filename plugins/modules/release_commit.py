@@ -47,12 +47,12 @@ options:
 EXAMPLES = r"""
 - name: Mark the release good
   opsgate.release.release_commit:
-    approval: "{{ __deploy_approval_scope }}"
+    approval: "{{ release_host_context.approval }}"
     base_dir: /srv/sample_app
     release_id: 1.0.0-CHG-1-0123456789ab
     app: sample_app
     version: 1.0.0
-    artifact_sha256: "{{ __deploy_release.artifact_sha256 }}"
+    artifact_sha256: "{{ release_host_release.artifact_sha256 }}"
     keep_releases: 3
 """
 

@@ -50,7 +50,7 @@ EXAMPLES = r"""
   opsgate.release.release_manifest:
     manifest: "{{ opsgate_release }}"
   run_once: true
-  register: __deploy_manifest
+  register: checked_release
 """
 
 RETURN = r"""

@@ -51,13 +51,13 @@ options:
 EXAMPLES = r"""
 - name: Undo a failed deploy
   opsgate.release.release_revert:
-    approval: "{{ __deploy_approval_scope }}"
+    approval: "{{ release_host_context.approval }}"
     mode: failed
     base_dir: /srv/sample_app
     release_id: 3.0.0-CHG-3-0123456789ab
     app: sample_app
     version: 3.0.0
-    artifact_sha256: "{{ __deploy_release.artifact_sha256 }}"
+    artifact_sha256: "{{ release_host_release.artifact_sha256 }}"
     note: health check failed
 """
 

@@ -132,13 +132,13 @@ options:
 EXAMPLES = r"""
 - name: Stage the release (the deploy role does this)
   opsgate.release.release_stage:
-    approval: "{{ __deploy_approval_scope }}"
+    approval: "{{ release_host_context.approval }}"
     base_dir: /srv/sample_app
     release_id: 1.0.0-CHG-1-0123456789ab
     app: sample_app
     version: 1.0.0
-    artifact_sha256: "{{ __deploy_release.artifact_sha256 }}"
-    artifacts: "{{ __deploy_release.artifacts }}"
+    artifact_sha256: "{{ release_host_release.artifact_sha256 }}"
+    artifacts: "{{ release_host_release.artifacts }}"
     backup_paths:
       - /srv/sample_app/shared/data
 """

@@ -63,12 +63,12 @@ options:
 EXAMPLES = r"""
 - name: Switch to the staged release
   opsgate.release.release_switch:
-    approval: "{{ __deploy_approval_scope }}"
+    approval: "{{ release_host_context.approval }}"
     base_dir: /srv/sample_app
     release_id: 1.0.0-CHG-1-0123456789ab
     app: sample_app
     version: 1.0.0
-    artifact_sha256: "{{ __deploy_release.artifact_sha256 }}"
+    artifact_sha256: "{{ release_host_release.artifact_sha256 }}"
 """
 
 RETURN = r"""

@@ -107,7 +107,7 @@ EXAMPLES = r"""
     event: batch
     app: sample_app
     env: prod
-    release_id: "{{ __deploy_release.release_id }}"
+    release_id: "{{ release_host_release.release_id }}"
     batch_hosts: [app2, app3]
     failed_hosts: [app3]
     allowed_failures: 1

@@ -18,9 +18,9 @@ if podman image exists "$image"; then
 fi
 
 # What the hosts need: python3 for modules, systemd as init (units like production),
-# sshd for SSH-connected benchmarks, haproxy + socat for the load balancer host,
+# sshd for SSH-connected benchmarks, haproxy + socat and nginx for the load balancer host,
 # python3-apt for package_facts, curl for health checks by hand.
-include=python3,python3-apt,systemd,systemd-sysv,dbus,openssh-server,iproute2,procps,curl,ca-certificates,sudo,haproxy,socat,less,iputils-ping
+include=python3,python3-apt,systemd,systemd-sysv,dbus,openssh-server,iproute2,procps,curl,ca-certificates,sudo,haproxy,nginx,socat,less,iputils-ping
 
 rootfs=$(mktemp -d /var/tmp/opsgate-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
@@ -44,8 +44,8 @@ for unit in getty@tty1.service serial-getty@ttyS0.service systemd-udevd.service 
     chroot "$rootfs" systemctl mask "$unit" >/dev/null 2>&1 || true
 done
 chroot "$rootfs" systemctl enable ssh >/dev/null 2>&1 || true
-# haproxy runs only on the load-balancer host; its scenario enables it.
-chroot "$rootfs" systemctl disable haproxy >/dev/null 2>&1 || true
+# haproxy and nginx run only on the load-balancer host; its scenario starts the one it tests.
+chroot "$rootfs" systemctl disable haproxy nginx >/dev/null 2>&1 || true
 # Distinct machine ids per container: systemd creates one at first boot when empty.
 : > "$rootfs/etc/machine-id"
 echo "opsgate-test" > "$rootfs/etc/hostname"

@@ -5,7 +5,7 @@
 
 deploy, gray_release, rollback, the approval gate and the readiness tasks keep what they computed
 (the release, each host's step inputs, the change document, the gate's result) in variables with
-these prefixes. Extra vars outrank set_fact and register, so ``-e __deploy_step_inputs=...`` would
+these prefixes. Extra vars outrank set_fact and register, so ``-e release_host_step_inputs=...`` would
 replace what the role computed. Nothing legitimate sets them from outside: the gate refuses the run
 before the token is consumed.
 """
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-INTERNAL_PREFIXES = ("__deploy_", "__gray_release_", "__rollback_", "__approval_gate_", "__preflight_")
+# release_host_ are the inputs and results of the internal role release_host: only the collection's roles set them.
+INTERNAL_PREFIXES = ("__deploy_", "__gray_release_", "__rollback_", "__approval_gate_", "__preflight_", "__release_host_", "release_host_")
 
 
 def internal_extra_vars(names: Iterable[str]) -> list[str]:

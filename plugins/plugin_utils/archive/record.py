@@ -288,6 +288,9 @@ def _gate_of(action: str, event: TaskEvent) -> str | None:
         return "approval"
     if action.startswith("preflight_") or "/roles/preflight/" in event.task_path:
         return "preflight"
+    if action == "release_health":
+        # The same module checks a release's health and holds a host to a rollout plan's gate (it then has a gate).
+        return "rollout" if event.result.get("health_gate") == "rollout" else "health"
     if event.task_path.rsplit("/", 1)[-1].startswith("health.yml"):
         return "health"
     if action.startswith("rollout_") or ("/roles/gray_release/" in event.task_path and "gate" in event.task_name.lower()):

@@ -196,23 +196,23 @@ def test_a_host_added_to_the_inventory_is_refused(approved: Approved) -> None:
 def test_the_roles_step_inputs_set_by_extra_vars_are_refused(approved: Approved) -> None:
     inputs = approved.change["hosts"]["core-a1"]["release"]
     evil = {**inputs, "after_stage": ["touch /tmp/opsgate-pwned"], "config_files": []}
-    approved.refused("-e", json.dumps({"__deploy_step_inputs": evil}), expected=INTERNAL)
+    approved.refused("-e", json.dumps({"release_host_step_inputs": evil}), expected=INTERNAL)
 
 
 def test_the_signed_document_handed_over_with_other_step_inputs_is_refused(approved: Approved) -> None:
-    """-e __deploy_change=<the signed document> would make the gate see the approved change: the gate refuses the role's
+    """-e release_host_change_result=<the signed document> would make the gate see the approved change: the gate refuses the role's
     working variables from -e, and would also build the document again from the step inputs."""
     inputs = approved.change["hosts"]["core-a1"]["release"]
     evil = {**inputs, "after_stage": ["touch /tmp/opsgate-pwned"], "config_files": []}
     approved.refused(
         "-e",
-        json.dumps({"__deploy_change": {"change": approved.change}, "__deploy_step_inputs": evil}),
+        json.dumps({"release_host_change_result": {"change": approved.change}, "release_host_step_inputs": evil}),
         expected=INTERNAL,
     )
 
 
 def test_the_change_action_set_by_extra_vars_is_refused(approved: Approved) -> None:
-    approved.refused("-e", "__deploy_change_action=gray_release", expected=INTERNAL)
+    approved.refused("-e", "release_host_action=gray_release", expected=INTERNAL)
 
 
 def test_a_wrapper_playbook_that_sets_facts_before_the_role_is_refused(approved: Approved) -> None:
@@ -262,7 +262,7 @@ def test_the_gray_release_rollout_variable_set_by_extra_vars_is_refused(approved
 
 
 def test_the_gray_release_environment_set_by_extra_vars_is_refused(approved_gray: Approved) -> None:
-    approved_gray.refused("-e", "__gray_release_env_resolved=staging", expected=INTERNAL)
+    approved_gray.refused("-e", json.dumps({"release_host_context": {"env": "staging"}}), expected=INTERNAL)
 
 
 def test_control_the_signed_rollback_rolls_back(approved_rollback: Approved) -> None:
@@ -306,7 +306,8 @@ def test_the_rollbacks_step_inputs_set_by_extra_vars_are_refused(approved_rollba
 def _internal_variable_names() -> list[str]:
     names: set[str] = set()
     for path in (REPO / "roles").rglob("*.yml"):
-        names.update(re.findall(r"\b(__[a-z][a-z0-9_]+)", path.read_text()))
+        # The roles' working variables, and the inputs and results of the internal role release_host.
+        names.update(re.findall(r"\b(__[a-z][a-z0-9_]+|release_host_[a-z0-9_]+)", path.read_text()))
     return sorted(names)
 
 
@@ -318,6 +319,8 @@ def test_every_working_variable_of_the_roles_is_refused_from_extra_vars() -> Non
     assert internal_extra_vars(["app_version", "opsgate_release", "deploy_env", "_private"]) == []
 
 
-@pytest.mark.parametrize("name", ["__deploy_failure", "__deploy_approval_scope", "__gray_release_plan", "__rollback_target", "__approval_gate_result"])
+@pytest.mark.parametrize(
+    "name", ["__release_host_failure", "release_host_approval", "release_host_change", "__gray_release_plan", "__rollback_step_inputs", "__approval_gate_result"]
+)
 def test_a_working_variable_set_by_extra_vars_is_refused(approved: Approved, name: str) -> None:
     approved.refused("-e", json.dumps({name: {"app": "sample_app"}}), expected=INTERNAL)

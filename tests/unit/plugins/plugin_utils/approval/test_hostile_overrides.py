@@ -83,8 +83,9 @@ def test_starting_at_the_gate_does_not_skip_the_readiness_check(site: Site) -> N
     # What the skipped controller tasks would have set, given in the inventory (-e of them is refused by itself).
     inventory = json.loads((site.root / "hosts.json").read_text())
     inventory["all"]["vars"] = {
-        "__deploy_release": {"app": APP, "version": VERSION, "artifact_sha256": site.sha, "release_id": f"{APP}-{VERSION}"},
-        "__deploy_change": {"change": {}},
+        "release_host_release": {"app": APP, "version": VERSION, "artifact_sha256": site.sha, "release_id": f"{APP}-{VERSION}"},
+        "release_host_context": {"env": "prod", "approval": {}},
+        "release_host_change_result": {"change": {}},
     }
     (site.root / "hosts.json").write_text(json.dumps(inventory))
     before = site.hosts_snapshot()

@@ -1,0 +1,208 @@
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one health gate: probe an HTTP URL or run a command until enough consecutive probes pass or too many fail.
+
+The deploy's check (the first good probe within ``retries``), the rollback's check of the release it
+went back to, and a rollout plan's gate (N consecutive good probes, at most F failed ones, within T
+seconds) are the same loop with other numbers. It runs on the host (the URL is usually the host's
+own loopback) with the standard library only, so it needs nothing installed there.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .health_condition import HealthConditionError, compile_condition, condition_holds, lookup_path
+
+EXCERPT = 300
+
+
+@dataclass(frozen=True)
+class GateRule:
+    """How many probes decide: ``consecutive`` good ones pass; more than ``failure_limit`` bad ones fail; so does the deadline."""
+
+    consecutive: int = 1
+    failure_limit: int = 0
+    interval: float = 2.0
+    timeout: float = 0.0  # seconds for the whole gate; 0: only the failure limit ends it
+    start_delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    kind: str  # http | command | none
+    url: str = ""
+    status: int = 200
+    condition: str = ""
+    version_field: str = ""
+    version: str = ""
+    command: str = ""
+    probe_timeout: float = 5.0
+    validate_certs: bool = True
+
+
+@dataclass
+class Probe:
+    passed: bool
+    reason: str  # why it failed, or "good"
+    status: int | None = None
+    excerpt: str = ""
+    body: Any = None
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    probes: int
+    failures: int
+    verdict: str
+    last: Probe | None = None
+    bodies: list = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        last = self.last
+        return {
+            "passed": self.passed,
+            "probes": self.probes,
+            "failures": self.failures,
+            "verdict": self.verdict,
+            "last_status": None if last is None else last.status,
+            "last_excerpt": "" if last is None else last.excerpt,
+        }
+
+
+def rule_from_retries(retries: int, interval: float, start_delay: float = 0.0) -> GateRule:
+    """The manifest's check: up to ``retries`` probes, the first good one passes."""
+    return GateRule(consecutive=1, failure_limit=max(0, retries - 1), interval=interval, start_delay=start_delay)
+
+
+def check_spec(spec: ProbeSpec) -> list[str]:
+    """What is wrong with a probe spec, as ``field: problem`` lines; empty when it can run."""
+    problems = []
+    if spec.kind not in ("http", "command", "none"):
+        problems.append(f"type: must be http, command or none, got {spec.kind!r}")
+    if spec.kind == "http" and not spec.url.startswith(("http://", "https://")):
+        problems.append(f"url: must start with http:// or https://, got {spec.url!r}")
+    if spec.kind == "command" and not spec.command.strip():
+        problems.append("command: must not be empty for type command")
+    for name, expression in (("jmespath", spec.condition), ("version_field", spec.version_field)):
+        if expression:
+            try:
+                if name == "jmespath":
+                    compile_condition(expression)
+                else:
+                    lookup_path({}, expression)
+            except HealthConditionError as exc:
+                problems.append(f"{name}: {expression!r}: {exc}")
+    return problems
+
+
+def _read_http(url: str, timeout: float, validate_certs: bool) -> tuple[int | None, bytes, str]:
+    context = None
+    if url.startswith("https://") and not validate_certs:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as answer:
+            return answer.status, answer.read(65536), ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(65536), ""
+    except (OSError, ValueError) as exc:
+        return None, b"", f"no answer: {exc}"
+
+
+def judge_http(spec: ProbeSpec, status: int | None, raw: bytes, error: str = "") -> Probe:
+    """One HTTP answer against the spec: status, then the condition, then the version."""
+    excerpt = raw[:EXCERPT].decode("utf-8", "replace")
+    if status is None:
+        return Probe(False, error or "no answer", None, excerpt)
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    if status != spec.status:
+        return Probe(False, f"status {status}, wanted {spec.status}", status, excerpt, body)
+    if spec.condition and not condition_holds(compile_condition(spec.condition), body):
+        return Probe(False, f"{spec.condition} does not hold", status, excerpt, body)
+    if spec.version_field:
+        found = lookup_path(body, spec.version_field)
+        if str(found) != spec.version and not (found is None and spec.version == "None"):
+            return Probe(False, f"{spec.version_field} is {found!r}, wanted {spec.version!r}", status, excerpt, body)
+    return Probe(True, "good", status, excerpt, body)
+
+
+def _run_command(spec: ProbeSpec) -> Probe:
+    try:
+        done = subprocess.run(  # pylint: disable=ansible-bad-function
+            spec.command, shell=True, capture_output=True, timeout=spec.probe_timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return Probe(False, f"timed out after {spec.probe_timeout:g}s")
+    output = (done.stderr or done.stdout or b"")[-EXCERPT:].decode("utf-8", "replace")
+    if done.returncode != 0:
+        return Probe(False, f"exited {done.returncode}", done.returncode, output)
+    return Probe(True, "good", 0, output)
+
+
+def probe_once(spec: ProbeSpec) -> Probe:
+    if spec.kind == "http":
+        status, raw, error = _read_http(spec.url, spec.probe_timeout, spec.validate_certs)
+        return judge_http(spec, status, raw, error)
+    return _run_command(spec)
+
+
+def run_gate(
+    rule: GateRule,
+    probe: Callable[[], Probe],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    keep_bodies: bool = False,
+) -> GateResult:
+    """Probe until the rule decides. The clock and the sleep are parameters so the loop is tested without waiting."""
+    if rule.start_delay > 0:
+        sleep(rule.start_delay)
+    deadline = clock() + rule.timeout if rule.timeout > 0 else None
+    streak = failures = probes = 0
+    bodies: list = []
+    last: Probe | None = None
+    while True:
+        probes += 1
+        last = probe()
+        if keep_bodies:
+            bodies.append(last.body)
+        if last.passed:
+            streak += 1
+        else:
+            failures += 1
+            streak = 0
+        if streak >= rule.consecutive:
+            verdict = "the first probe was good" if probes == 1 else f"{streak} consecutive good probes after {probes} tries"
+            return GateResult(True, probes, failures, verdict, last, bodies)
+        if failures > rule.failure_limit:
+            return GateResult(False, probes, failures, f"failed after {probes} tries: {last.reason}", last, bodies)
+        if deadline is not None and clock() + rule.interval > deadline:
+            verdict = f"timeout {rule.timeout:g}s after {probes} tries with {streak} of {rule.consecutive} consecutive good probes; last: {last.reason}"
+            return GateResult(False, probes, failures, verdict, last, bodies)
+        sleep(rule.interval)
+
+
+def sample(spec: ProbeSpec, count: int, interval: float, sleep: Callable[[float], None] = time.sleep) -> list[Any]:
+    """``count`` answers ``interval`` apart, for a rollout's analysis step to judge: each JSON body, or None
+    for a probe without a good answer (its metrics are inconclusive)."""
+    measurements = []
+    for number in range(count):
+        if number:
+            sleep(interval)
+        probe = probe_once(spec)
+        measurements.append(probe.body if probe.status == spec.status else None)
+    return measurements

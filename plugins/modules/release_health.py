@@ -1,0 +1,239 @@
+#!/usr/bin/python
+# Copyright: Contributors to the opsgate.release project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_health
+short_description: The health gate of a release on one host
+version_added: 0.2.0
+description:
+  - Probes the manifest's health URL (status, a condition on the JSON answer, the version) or runs its health command
+    until the gate decides. The deploy's check, the rollback's check and each rollout gate use this one module.
+  - With O(gate) the rollout plan's rule applies (N consecutive good probes, at most F failed, within T seconds);
+    without it the manifest's (the first good probe of O(health.retries)).
+  - With O(sample) the module judges nothing and returns the JSON answers of a metrics URL, for an analysis step.
+  - Runs on the host with the standard library only; the condition O(health.jmespath) is the part of JMESPath a health
+    answer needs (key paths, literals, comparisons, V(!), V(&&), V(||)).
+author:
+  - Opsgate Release Contributors (@opsgate)
+attributes:
+  check_mode:
+    support: full
+    description: Probes nothing in check mode and reports the gate as not run.
+  diff_mode:
+    support: none
+    description: Changes nothing.
+  platform:
+    support: full
+    platforms: posix
+    description: Python 3.9 or newer.
+options:
+  health:
+    description: The manifest's C(health) as the manifest check normalized it.
+    type: dict
+    required: true
+  version:
+    description: The version O(health.version_field) must report.
+    type: str
+    default: ""
+  label:
+    description: What is checked, for the message (for example V(sample_app 2.0.0 on web1)).
+    type: str
+    default: the release
+  gate:
+    description: A rollout plan's gate instead of the manifest's retries.
+    type: dict
+    suboptions:
+      consecutive_successes:
+        description: Good probes in a row that pass the gate.
+        type: int
+        default: 1
+      failure_limit:
+        description: Failed probes allowed; one more fails the gate.
+        type: int
+        default: 0
+      interval:
+        description: Seconds between probes.
+        type: float
+        default: 2
+      timeout:
+        description: Seconds for the whole gate; V(0) for no limit but the failure limit.
+        type: float
+        default: 0
+  sample:
+    description: Take this many answers, judge none (an analysis step's measurements).
+    type: dict
+    suboptions:
+      count:
+        description: Number of answers.
+        type: int
+        required: true
+      interval:
+        description: Seconds between them.
+        type: float
+        default: 10
+"""
+
+EXAMPLES = r"""
+- name: Check the health of the new release
+  opsgate.release.release_health:
+    health: "{{ release.health }}"
+    version: 2.0.0
+    label: sample_app 2.0.0 on web1
+
+- name: The rollout plan's gate
+  opsgate.release.release_health:
+    health: "{{ release.health }}"
+    version: 2.0.0
+    gate:
+      consecutive_successes: 3
+      failure_limit: 2
+      interval: 1
+      timeout: 60
+"""
+
+RETURN = r"""
+passed:
+  description: Whether the gate passed.
+  returned: always
+  type: bool
+verdict:
+  description: How it decided, in words.
+  returned: always
+  type: str
+probes:
+  description: Probes made.
+  returned: always
+  type: int
+failures:
+  description: Failed probes.
+  returned: always
+  type: int
+last_status:
+  description: HTTP status (or command exit code) of the last probe.
+  returned: always
+  type: int
+health_gate:
+  description: Which rule decided, V(release) (the manifest's retries) or V(rollout) (the plan's gate).
+  returned: when the gate ran
+  type: str
+last_excerpt:
+  description: The first 300 characters of the last answer (the last of a command's output).
+  returned: always
+  type: str
+measurements:
+  description: With O(sample), the JSON answers (null for a probe without a good answer).
+  returned: when sample is set
+  type: list
+  elements: raw
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opsgate.release.plugins.module_utils.release.health_gate import (
+    GateRule,
+    ProbeSpec,
+    check_spec,
+    probe_once,
+    rule_from_retries,
+    run_gate,
+    sample,
+)
+
+
+def _spec(health: dict, version: str) -> ProbeSpec:
+    return ProbeSpec(
+        kind=str(health.get("type", "none")),
+        url=str(health.get("url", "")),
+        status=int(health.get("status", 200)),
+        condition=str(health.get("jmespath", "") or ""),
+        version_field=str(health.get("version_field", "") or ""),
+        version=version,
+        command=str(health.get("command", "") or ""),
+        probe_timeout=float(health.get("timeout", 5)),
+        validate_certs=bool(health.get("validate_certs", True)),
+    )
+
+
+def _wanted(spec: ProbeSpec) -> str:
+    if spec.kind == "command":
+        return f"{spec.command} to exit 0"
+    wanted = f"status {spec.status}"
+    if spec.condition:
+        wanted += f", {spec.condition}"
+    if spec.version_field:
+        wanted += f", {spec.version_field} == {spec.version}"
+    return wanted
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "health": {"type": "dict", "required": True},
+            "version": {"type": "str", "default": ""},
+            "label": {"type": "str", "default": "the release"},
+            "gate": {
+                "type": "dict",
+                "options": {
+                    "consecutive_successes": {"type": "int", "default": 1},
+                    "failure_limit": {"type": "int", "default": 0},
+                    "interval": {"type": "float", "default": 2},
+                    "timeout": {"type": "float", "default": 0},
+                },
+            },
+            "sample": {
+                "type": "dict",
+                "options": {"count": {"type": "int", "required": True}, "interval": {"type": "float", "default": 10}},
+            },
+        },
+        mutually_exclusive=[("gate", "sample")],
+        supports_check_mode=True,
+    )
+    health, version = module.params["health"], module.params["version"]
+    spec = _spec(health, version)
+    problems = check_spec(spec)
+    if problems:
+        module.fail_json(msg="health: " + "; ".join(problems), passed=False)
+    if spec.kind == "none" or module.check_mode:
+        module.exit_json(
+            changed=False,
+            passed=True,
+            verdict="not run" if module.check_mode else "no health check",
+            probes=0,
+            failures=0,
+            last_status=None,
+            last_excerpt="",
+            measurements=[],
+        )
+    if module.params["sample"]:
+        count = module.params["sample"]["count"]
+        if count < 1:
+            module.fail_json(msg=f"sample.count: must be at least 1, got {count}")
+        measurements = sample(spec, count, module.params["sample"]["interval"])
+        module.exit_json(
+            changed=False, passed=True, verdict=f"{count} answers taken", probes=count, failures=0, last_status=None, last_excerpt="", measurements=measurements
+        )
+    gate = module.params["gate"]
+    kind = "rollout" if gate else "release"
+    if gate:
+        rule = GateRule(gate["consecutive_successes"], gate["failure_limit"], gate["interval"], gate["timeout"])
+    else:
+        rule = rule_from_retries(int(health.get("retries", 10)), float(health.get("interval", 2)), float(health.get("start_delay", 0)))
+    result = run_gate(rule, lambda: probe_once(spec))
+    answer = dict(result.as_dict(), health_gate=kind)
+    if not result.passed:
+        subject = spec.url if spec.kind == "http" else spec.command
+        answered = f"answered {result.last.status if result.last and result.last.status is not None else 'nothing'}"
+        module.fail_json(
+            msg=f"health check of {module.params['label']} {result.verdict}: {subject} {answered} {answer['last_excerpt']} (wanted {_wanted(spec)})",
+            **answer,
+        )
+    module.exit_json(changed=False, **answer)
+
+
+if __name__ == "__main__":
+    main()
