@@ -64,7 +64,7 @@ options:
     default: read
   weights:
     description:
-      - With O(state=weights), the weight (0 to 256) of every host in O(hosts), as C({host: weight}).
+      - With O(state=weights), the weight (0 to 256) of every host in O(hosts), a mapping of host to weight.
     type: dict
   drain_timeout:
     description: Seconds O(state=drained) waits for the hosts' sessions to reach 0.
