@@ -206,5 +206,5 @@ def lookup_path(document: Any, path: str) -> Any:
     """A version_field such as ``version`` or ``build.version``: a path of the condition language."""
     tree = compile_condition(path)
     if tree[0] != "path":
-        raise HealthConditionError(f"{path!r} is not a key path")
+        raise HealthConditionError("must be a key path such as version or build.version")
     return _lookup(document, tree[1])

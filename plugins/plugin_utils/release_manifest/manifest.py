@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.opsgate.release.plugins.module_utils.release.health_condition import HealthConditionError, compile_condition, lookup_path
 from ansible_collections.opsgate.release.plugins.module_utils.schema.engine import Field, Issues, Schema, SchemaError, SchemaIssue, collect
 
 MANIFEST_VAR = "opsgate_release"
@@ -64,6 +65,23 @@ class Manifest:
 def _inside_release(text: str) -> str | None:
     if os.path.isabs(text) or os.path.normpath(text).startswith(".."):
         return "must be a path inside the release directory"
+    return None
+
+
+def _health_condition(text: str) -> str | None:
+    # The gate evaluates the condition on the host without a jmespath library: refuse here what it cannot evaluate.
+    try:
+        compile_condition(text)
+    except HealthConditionError as exc:
+        return str(exc)
+    return None
+
+
+def _key_path(text: str) -> str | None:
+    try:
+        lookup_path({}, text)
+    except HealthConditionError as exc:
+        return str(exc)
     return None
 
 
@@ -161,8 +179,8 @@ _HEALTH = Schema(
         "type": Field("str", choices=("http", "command", "none")),
         "url": Field("str", pattern=r"https?://.*", hint="an http(s):// URL"),
         "status": Field("int", minimum=100, maximum=599, default=200),
-        "jmespath": Field("str", default=""),
-        "version_field": Field("str", default=""),
+        "jmespath": Field("str", default="", check=lambda text: _health_condition(text) if text else None),
+        "version_field": Field("str", default="", check=lambda text: _key_path(text) if text else None),
         "command": Field("str"),
         "retries": Field("int", minimum=1, maximum=1000, default=10),
         "interval": Field("int", minimum=0, maximum=3600, default=2),

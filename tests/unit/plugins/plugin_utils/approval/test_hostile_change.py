@@ -320,7 +320,8 @@ def test_every_working_variable_of_the_roles_is_refused_from_extra_vars() -> Non
 
 
 @pytest.mark.parametrize(
-    "name", ["__release_host_failure", "release_host_approval", "release_host_change", "__gray_release_plan", "__rollback_step_inputs", "__approval_gate_result"]
+    "name",
+    ["__release_host_failure", "release_host_approval", "release_host_change", "__gray_release_plan", "__rollback_step_inputs", "__approval_gate_result"],
 )
 def test_a_working_variable_set_by_extra_vars_is_refused(approved: Approved, name: str) -> None:
     approved.refused("-e", json.dumps({name: {"app": "sample_app"}}), expected=INTERNAL)

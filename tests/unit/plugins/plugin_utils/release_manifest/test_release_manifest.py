@@ -90,6 +90,14 @@ def test_valid_manifest_is_normalised_with_defaults():
         ("service.start", _DELETE, "opsgate_release.service.start: is required for a systemd service"),
         ("health.url", "ftp://x", "opsgate_release.health.url: must be an http(s):// URL (got 'ftp://x')"),
         ("health.retries", 0, "opsgate_release.health.retries: must be an integer from 1 to 1000 (got 0)"),
+        # The gate evaluates the condition on the host: what it cannot evaluate is refused here, before any host.
+        ("health.jmespath", "checks[?status=='fail']", 'opsgate_release.health.jmespath: unsupported syntax at "?status'),
+        ("health.jmespath", "length(checks) > `0`", "opsgate_release.health.jmespath: unsupported syntax"),
+        (
+            "health.version_field",
+            "version == '1'",
+            "opsgate_release.health.version_field: must be a key path such as version or build.version (got \"version == '1'\")",
+        ),
         ("health.retries", True, "opsgate_release.health.retries: must be an integer from 1 to 1000 (got True)"),
         ("keep_releases", 0, "opsgate_release.keep_releases: must be an integer from 1 to 100 (got 0)"),
         ("flavour", "x", "opsgate_release.flavour: unknown key"),
