@@ -37,7 +37,7 @@ class HaproxyRuntime:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             target: Any = self.address
         else:
-            host, _, port = self.address.rpartition(":")
+            host, port = self.address.rsplit(":", 1)
             sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
             target = (host.strip("[]"), int(port))
         sock.settimeout(self.timeout)
@@ -179,7 +179,7 @@ def apply(
     elif state == "weights":
         actions = [(name, "weight", wanted[name]) for name in hosts if before[name]["weight"] != wanted[name]]
     # Drained ends in maint; a host already in drain only needs the wait and the maint.
-    changed_hosts = [name for name in hosts if before[name]["admin"] != "maint"] if state == "drained" else [name for name, _, _ in actions]
+    changed_hosts = [name for name in hosts if before[name]["admin"] != "maint"] if state == "drained" else [action[0] for action in actions]
     result: dict[str, Any] = {"changed": bool(changed_hosts), "before": select(before, []), "changed_hosts": changed_hosts}
     if check_mode:
         for name, kind, value in actions:

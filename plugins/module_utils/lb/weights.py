@@ -62,7 +62,7 @@ def weights_for_share(switched: list[str], others: list[str], percent: int, max_
                 best = key
     if best is None or (best[0] and percent in (0, 100)):
         raise ValueError(f"weights_for_share: {percent}% cannot be expressed with weights {min_weight}..{max_weight}")
-    _, _, w_o, w_s, _ = best
+    w_o, w_s = best[2], best[3]
     weights = {name: w_s for name in switched}
     weights.update({name: w_o for name in others})
     return weights

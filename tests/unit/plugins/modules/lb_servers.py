@@ -62,7 +62,7 @@ class Backend:
         self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
@@ -86,7 +86,7 @@ def get(port: int, path: str = "/", timeout: float = 10) -> str:
 
 def count(port: int, requests: int) -> dict[str, int]:
     seen: dict[str, int] = {}
-    for _ in range(requests):
+    for _request in range(requests):
         name = get(port)
         seen[name] = seen.get(name, 0) + 1
     return seen
