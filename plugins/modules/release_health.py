@@ -14,9 +14,9 @@ description:
   - Probes the manifest's health URL (status, a condition on the JSON answer, the version) or runs its health command
     until the gate decides. The deploy's check, the rollback's check and each rollout gate use this one module.
   - With O(gate) the rollout plan's rule applies (N consecutive good probes, at most F failed, within T seconds);
-    without it the manifest's (the first good probe of O(health.retries)).
+    without it the manifest's (the first good probe of C(health.retries)).
   - With O(sample) the module judges nothing and returns the JSON answers of a metrics URL, for an analysis step.
-  - Runs on the host with the standard library only; the condition O(health.jmespath) is the part of JMESPath a health
+  - Runs on the host with the standard library only; the condition C(health.jmespath) is the part of JMESPath a health
     answer needs (key paths, literals, comparisons, V(!), V(&&), V(||)).
 author:
   - Opsgate Release Contributors (@opsgate)
@@ -37,7 +37,7 @@ options:
     type: dict
     required: true
   version:
-    description: The version O(health.version_field) must report.
+    description: The version C(health.version_field) must report.
     type: str
     default: ""
   label:

@@ -19,6 +19,7 @@ from ansible_collections.opsgate.release.plugins.module_utils.release.health_con
     lookup_path,
 )
 from ansible_collections.opsgate.release.plugins.module_utils.release.health_gate import (
+    GateResult,
     GateRule,
     Probe,
     ProbeSpec,
@@ -124,7 +125,7 @@ def _probes(pattern: str) -> Iterator[Probe]:
     raise AssertionError("the gate probed more often than the pattern allows")
 
 
-def _gate(rule: GateRule, pattern: str) -> tuple:
+def _gate(rule: GateRule, pattern: str) -> tuple[GateResult, _Clock]:
     clock, probes = _Clock(), _probes(pattern)
     result = run_gate(rule, lambda: next(probes), clock.sleep, clock.time)
     return result, clock
