@@ -135,16 +135,16 @@ def test_the_manifest_rule_passes_on_the_first_good_probe_within_the_retries() -
     result, clock = _gate(rule_from_retries(retries=4, interval=2, start_delay=3), "--+")
     assert (result.passed, result.probes, result.failures) == (True, 3, 2)
     assert clock.sleeps == [3, 2, 2]
-    result, _ = _gate(rule_from_retries(retries=3, interval=2), "---")
+    result = _gate(rule_from_retries(retries=3, interval=2), "---")[0]
     assert (result.passed, result.probes) == (False, 3)
     assert result.verdict == "failed after 3 tries: status 500, wanted 200"
 
 
 def test_the_rollout_rule_needs_consecutive_good_probes_and_counts_failures() -> None:
     rule = GateRule(consecutive=3, failure_limit=1, interval=1)
-    result, _ = _gate(rule, "++-+++")
+    result = _gate(rule, "++-+++")[0]
     assert (result.passed, result.probes, result.failures) == (True, 6, 1)
-    result, _ = _gate(rule, "+-+-")
+    result = _gate(rule, "+-+-")[0]
     assert (result.passed, result.failures) == (False, 2)
     assert "failed after 4 tries" in result.verdict
 
