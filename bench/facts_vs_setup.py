@@ -181,10 +181,7 @@ def main() -> None:
         for module, ms in results.items():
             print(f"ansible localhost -m {module:30s} median {ms:8.0f} ms")
         ping = results["ansible.builtin.ping"]
-        print(
-            f"over ping: setup +{results['ansible.builtin.setup'] - ping:.0f} ms, "
-            f"host_facts +{results['opsgate.release.host_facts'] - ping:.0f} ms"
-        )
+        print(f"over ping: setup +{results['ansible.builtin.setup'] - ping:.0f} ms, host_facts +{results['opsgate.release.host_facts'] - ping:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -52,11 +52,28 @@ def start(prefix: str, count: int, workdir: Path) -> dict[str, str]:
         addresses[name] = info["NetworkSettings"]["IPAddress"]
     deadline = time.monotonic() + 120
     for name in names:
-        while subprocess.run(
-            ["ssh", "-q", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-             "-o", "ConnectTimeout=2", f"root@{addresses[name]}", "true"],
-            check=False,
-        ).returncode != 0:
+        while (
+            subprocess.run(
+                [
+                    "ssh",
+                    "-q",
+                    "-i",
+                    str(key),
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "StrictHostKeyChecking=no",
+                    "-o",
+                    "UserKnownHostsFile=/dev/null",
+                    "-o",
+                    "ConnectTimeout=2",
+                    f"root@{addresses[name]}",
+                    "true",
+                ],
+                check=False,
+            ).returncode
+            != 0
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name}: sshd did not answer within 120 s")
             time.sleep(0.5)

@@ -80,8 +80,11 @@ def measure(size: int, runs: int, workdir: Path) -> dict[str, float]:
             times["baseline"].append(_run(baseline, inventory, reports))
     result = {name: statistics.median(values) for name, values in times.items()}
     result["ratio"] = result["ours"] / result["baseline"]
-    print(f"{size} hosts: ours {result['ours']:.2f} s, baseline {result['baseline']:.2f} s, ours/baseline {result['ratio']:.2f}"
-          f"  (runs ours {', '.join(f'{t:.2f}' for t in times['ours'])}; baseline {', '.join(f'{t:.2f}' for t in times['baseline'])})", flush=True)
+    print(
+        f"{size} hosts: ours {result['ours']:.2f} s, baseline {result['baseline']:.2f} s, ours/baseline {result['ratio']:.2f}"
+        f"  (runs ours {', '.join(f'{t:.2f}' for t in times['ours'])}; baseline {', '.join(f'{t:.2f}' for t in times['baseline'])})",
+        flush=True,
+    )
     return result
 
 
