@@ -265,6 +265,17 @@ def test_the_gray_release_environment_set_by_extra_vars_is_refused(approved_gray
     approved_gray.refused("-e", json.dumps({"release_host_context": {"env": "staging"}}), expected=INTERNAL)
 
 
+def test_a_weight_step_without_a_load_balancer_is_refused_before_any_host(approved_gray: Approved) -> None:
+    weighted = {**ROLLOUT, "steps": [{"hosts": 1}, {"setWeight": 20}, {"hosts": "100%"}]}
+    approved_gray.refused("-e", json.dumps({"opsgate_rollout": weighted}), expected=("has a setWeight step, but no load balancer is configured",))
+
+
+def test_an_unknown_load_balancer_kind_is_refused_before_any_host(approved_gray: Approved) -> None:
+    approved_gray.refused(
+        "-e", json.dumps({"opsgate_load_balancer": {"kind": "f5", "host": "core-a1"}}), expected=("kind must be haproxy, nginx, none or tasks",)
+    )
+
+
 def test_control_the_signed_rollback_rolls_back(approved_rollback: Approved) -> None:
     assert approved_rollback.change["action"] == "rollback"
     done = approved_rollback.site.play("rollback.yml", approved_rollback.token, *approved_rollback.args)
