@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from ansible.plugins.action import ActionBase
@@ -14,6 +14,7 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.errors im
 from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import load_trust_root
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.analysis import judge_analysis, judge_measurement
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.plan import ROLLOUT_VAR, RolloutPlanError, validate_rollout
+from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.progress import progress_line, summary_table
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state import (
     STATUSES,
     RolloutStateError,
@@ -21,6 +22,8 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state impo
     read_state,
     record_batch,
     state_path,
+    with_plan,
+    with_rolled_back,
     with_status,
     write_state,
 )
@@ -36,7 +39,11 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "resume": {"type": "bool", "default": False},
     "batch_hosts": {"type": "list", "elements": "str", "default": []},
     "failed_hosts": {"type": "list", "elements": "str", "default": []},
-    "allowed_failures": {"type": "int", "default": 0},
+    # None: the budget the start event stored (0 when none was).
+    "allowed_failures": {"type": "int"},
+    "batches": {"type": "list", "elements": "dict"},
+    "host_results": {"type": "dict"},
+    "rolled_back_hosts": {"type": "list", "elements": "str", "default": []},
     "rollout": {"type": "dict"},
     "step": {"type": "int"},
     "measurements": {"type": "list", "elements": "raw", "default": []},
@@ -85,22 +92,30 @@ class ActionModule(ActionBase):
                 args["batches_total"],
                 args["resume"],
             )
+            state = with_plan(state, args["batches"], args["allowed_failures"])
         else:
             if existing is None:
                 raise RolloutStateError(f"no rollout state at {path}; event {args['event']} needs a started rollout")
             if args["release_id"] and existing.release_id != args["release_id"]:
                 raise RolloutStateError(f"the state at {path} is for release {existing.release_id}, not {args['release_id']}")
             if args["event"] == "batch":
-                state, verdict = record_batch(existing, args["batch_hosts"], args["failed_hosts"], args["allowed_failures"])
-                out.update(budget_exceeded=verdict.exceeded, budget=verdict.describe())
+                allowed = args["allowed_failures"]
+                if allowed is None:
+                    allowed = existing.allowed_failures or 0
+                number = existing.batches_done + 1
+                state, verdict = record_batch(existing, args["batch_hosts"], args["failed_hosts"], allowed, args["host_results"])
+                progress = progress_line(state, number, args["batch_hosts"], args["failed_hosts"], verdict.exceeded)
+                state = replace(state, last_progress=progress)
+                out.update(budget_exceeded=verdict.exceeded, budget=verdict.describe(), progress=progress)
             else:
                 if not args["status"]:
                     raise RolloutStateError("event status needs status")
-                state = with_status(existing, args["status"], args["message"] or args["status"])
+                state = with_status(with_rolled_back(existing, args["rolled_back_hosts"]), args["status"], args["message"] or args["status"])
+                out["summary"] = summary_table(state)
         # Check mode changes nothing on the hosts, so the state must not claim progress either.
         if not self._task.check_mode:
             write_state(path, state)
-        out.update(changed=not self._task.check_mode, state=state.as_dict(), msg=state.message)
+        out.update(changed=not self._task.check_mode, state=state.as_dict(), msg=state.last_progress if args["event"] == "batch" else state.message)
         return out
 
 

@@ -13,18 +13,25 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ansible_collections.opsgate.release.plugins.module_utils.approval.atomic_file import write_atomic
+try:
+    from ansible_collections.opsgate.release.plugins.module_utils.approval.atomic_file import write_atomic
+except ImportError:  # bin/opsgate-rollout imports this package with plugin_utils and module_utils on sys.path
+    from approval.atomic_file import write_atomic  # type: ignore[no-redef]
 
-from .failure_budget import BudgetVerdict
+if TYPE_CHECKING:
+    from .failure_budget import BudgetVerdict
 
 STATE_FILE = "state.json"
 ROLLOUTS_DIR = "rollouts"
-STATE_VERSION = 1
+# Version 2 adds the batch plan, the failure budget and a result per host (what the progress lines and the
+# summary table show); version 1 files still read, with none of those.
+STATE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 RUNNING = "running"
 PAUSED_FOR_APPROVAL = "paused_for_approval"
@@ -37,11 +44,52 @@ STATUSES = (RUNNING, PAUSED_FOR_APPROVAL, PAUSED_FOR_FREEZE, FAILED, ROLLED_BACK
 # A run may pick these up again; the others are final.
 RESUMABLE = (RUNNING, PAUSED_FOR_APPROVAL, PAUSED_FOR_FREEZE)
 
+# What happened at a host's gate in its batch; a host of the plan without a result was not reached.
+GATE_PASSED = "passed"
+GATE_FAILED = "failed"
+GATE_UNREACHABLE = "unreachable"
+GATE_SKIPPED = "skipped"
+GATE_RESULTS = (GATE_PASSED, GATE_FAILED, GATE_UNREACHABLE, GATE_SKIPPED)
+GATE_KINDS = ("weight", "pause", "analysis", "approval")
+_HOST_RESULT_KEYS = {"from_release", "to_release", "gate", "reason", "rolled_back"}
+
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class RolloutStateError(ValueError):
     """A refused start or resume, or an unreadable state file."""
+
+
+@dataclass(frozen=True)
+class PlannedGate:
+    """A step after a batch, as much of it as a person needs to know what comes next."""
+
+    kind: str
+    step: int
+    seconds: int | None = None
+    percent: int | None = None
+    reason: str | None = None
+    count: int | None = None
+    interval: int | None = None
+
+
+@dataclass(frozen=True)
+class PlannedBatch:
+    number: int
+    hosts: tuple[str, ...]
+    gates: tuple[PlannedGate, ...] = ()
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """One host's outcome: the batch it was in, the releases before and after, its gate and whether it went back."""
+
+    batch: int | None
+    gate: str
+    from_release: str | None = None
+    to_release: str | None = None
+    reason: str = ""
+    rolled_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,11 +107,21 @@ class RolloutState:
     message: str
     updated_at: str
     version: int = STATE_VERSION
+    # The batches and their steps, for display only (the fingerprint decides what a resume accepts); () when not given.
+    plan: tuple[PlannedBatch, ...] = ()
+    allowed_failures: int | None = None
+    # Host name -> its result, in the order the hosts were recorded. Treated as immutable: every change builds a new dict.
+    host_results: dict[str, HostResult] = field(default_factory=dict)
+    # The progress line of the last recorded batch.
+    last_progress: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["hosts_switched"] = list(self.hosts_switched)
         data["failed_hosts"] = list(self.failed_hosts)
+        data["plan"] = [{"number": batch.number, "hosts": list(batch.hosts), "gates": [asdict(gate) for gate in batch.gates]} for batch in self.plan]
+        data["host_results"] = {host: asdict(result) for host, result in self.host_results.items()}
+        data["version"] = STATE_VERSION
         return data
 
 
@@ -100,6 +158,159 @@ def with_batch_done(state: RolloutState, switched: Sequence[str], failed: Sequen
     )
 
 
+def _optional_int(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise RolloutStateError(f"{where} must be a number, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise RolloutStateError(f"{where} must be a number, got {value!r}") from None
+
+
+def _optional_str(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RolloutStateError(f"{where} must be a string or null, got {value!r}")
+    return value
+
+
+def parse_plan(batches: Sequence[Mapping[str, Any]]) -> tuple[PlannedBatch, ...]:
+    """The batches as M(rollout_plan) returns them (or as the state stores them), reduced to what progress lines show."""
+    if not isinstance(batches, list | tuple):
+        raise RolloutStateError(f"batches must be a list, got {type(batches).__name__}")
+    plan: list[PlannedBatch] = []
+    for index, batch in enumerate(batches):
+        where = f"batches[{index}]"
+        if not isinstance(batch, Mapping):
+            raise RolloutStateError(f"{where} must be a mapping, got {batch!r}")
+        hosts = batch.get("hosts")
+        if not isinstance(hosts, list | tuple) or not all(isinstance(host, str) and host for host in hosts):
+            raise RolloutStateError(f"{where}.hosts must be a list of host names")
+        gates: list[PlannedGate] = []
+        for number, gate in enumerate(batch.get("gates") or []):
+            at = f"{where}.gates[{number}]"
+            if not isinstance(gate, Mapping) or gate.get("kind") not in GATE_KINDS:
+                raise RolloutStateError(f"{at} must be a mapping with kind {', '.join(GATE_KINDS)}, got {gate!r}")
+            gates.append(
+                PlannedGate(
+                    kind=str(gate["kind"]),
+                    step=_optional_int(gate.get("step"), f"{at}.step") or 0,
+                    seconds=_optional_int(gate.get("seconds"), f"{at}.seconds"),
+                    percent=_optional_int(gate.get("percent"), f"{at}.percent"),
+                    reason=_optional_str(gate.get("reason"), f"{at}.reason"),
+                    count=_optional_int(gate.get("count"), f"{at}.count"),
+                    interval=_optional_int(gate.get("interval"), f"{at}.interval"),
+                )
+            )
+        number = _optional_int(batch.get("number"), f"{where}.number")
+        plan.append(PlannedBatch(number if number is not None else index + 1, tuple(hosts), tuple(gates)))
+    return tuple(plan)
+
+
+def _read_host_results(data: Mapping[str, Any]) -> dict[str, HostResult]:
+    results: dict[str, HostResult] = {}
+    for host, item in data.items():
+        gate = str(item["gate"])
+        if gate not in GATE_RESULTS:
+            raise ValueError(f"host {host}: gate {gate!r}")
+        batch = item.get("batch")
+        results[str(host)] = HostResult(
+            batch=None if batch is None else int(batch),
+            gate=gate,
+            from_release=None if item.get("from_release") is None else str(item["from_release"]),
+            to_release=None if item.get("to_release") is None else str(item["to_release"]),
+            reason=str(item.get("reason") or ""),
+            rolled_back=bool(item.get("rolled_back", False)),
+        )
+    return results
+
+
+def with_plan(state: RolloutState, batches: Sequence[Mapping[str, Any]] | None, allowed_failures: int | None) -> RolloutState:
+    """Keep the batch plan and the failure budget of the run (start event); what is not given stays as it was."""
+    changes: dict[str, Any] = {}
+    if batches:
+        plan = parse_plan(batches)
+        if len(plan) != state.batches_total:
+            raise RolloutStateError(f"batches lists {len(plan)} batch(es), the rollout has {state.batches_total}")
+        changes["plan"] = plan
+    if allowed_failures is not None:
+        if allowed_failures < 0:
+            raise RolloutStateError(f"allowed_failures must be 0 or more, got {allowed_failures}")
+        changes["allowed_failures"] = allowed_failures
+    return replace(state, **changes) if changes else state
+
+
+def host_results_of_batch(
+    state: RolloutState,
+    batch_number: int,
+    batch_hosts: Sequence[str],
+    failed: Sequence[str],
+    given: Mapping[str, Any] | None,
+) -> dict[str, HostResult]:
+    """Every host of the batch gets a result: the one given, else passed (switched) or failed (in ``failed``).
+
+    A given result must agree with ``failed``, which alone counts against the failure budget: a failed or
+    unreachable gate only for a failed host, passed or skipped only for the others.
+    """
+    given = given or {}
+    unknown = [host for host in given if host not in batch_hosts]
+    if unknown:
+        raise RolloutStateError(f"host_results names host(s) {', '.join(unknown)} not in the batch ({', '.join(batch_hosts)})")
+    results: dict[str, HostResult] = {}
+    for host in batch_hosts:
+        is_failed = host in failed
+        item = given.get(host)
+        if item is None:
+            to_release = None if is_failed else state.release_id
+            results[host] = HostResult(batch_number, GATE_FAILED if is_failed else GATE_PASSED, to_release=to_release)
+            continue
+        if not isinstance(item, Mapping):
+            raise RolloutStateError(f"host_results.{host} must be a mapping, got {item!r}")
+        extra = sorted(set(item) - _HOST_RESULT_KEYS)
+        if extra:
+            raise RolloutStateError(f"host_results.{host} has unknown key(s) {', '.join(extra)} (known: {', '.join(sorted(_HOST_RESULT_KEYS))})")
+        gate = item.get("gate")
+        if gate not in GATE_RESULTS:
+            raise RolloutStateError(f"host_results.{host}.gate must be one of {', '.join(GATE_RESULTS)}, got {gate!r}")
+        if is_failed != (gate in (GATE_FAILED, GATE_UNREACHABLE)):
+            side = "is" if is_failed else "is not"
+            raise RolloutStateError(f"host_results.{host}.gate is {gate} but the host {side} in failed_hosts")
+        reason = item.get("reason") or ""
+        if not isinstance(reason, str):
+            raise RolloutStateError(f"host_results.{host}.reason must be a string, got {reason!r}")
+        rolled_back = item.get("rolled_back", False)
+        if not isinstance(rolled_back, bool):
+            raise RolloutStateError(f"host_results.{host}.rolled_back must be true or false, got {rolled_back!r}")
+        results[host] = HostResult(
+            batch=batch_number,
+            gate=gate,
+            from_release=_optional_str(item.get("from_release"), f"host_results.{host}.from_release"),
+            to_release=_optional_str(item.get("to_release"), f"host_results.{host}.to_release"),
+            reason=reason,
+            rolled_back=rolled_back,
+        )
+    return results
+
+
+def with_rolled_back(state: RolloutState, hosts: Sequence[str]) -> RolloutState:
+    """Mark hosts as rolled back (an abort); each must be a host of this rollout."""
+    if not hosts:
+        return state
+    known = set(state.host_results) | set(state.hosts_switched) | set(state.failed_hosts)
+    unknown = [host for host in hosts if host not in known]
+    if unknown:
+        raise RolloutStateError(f"rolled_back_hosts names host(s) {', '.join(unknown)} this rollout never switched")
+    results = dict(state.host_results)
+    for host in hosts:
+        # A host switched by a version 1 state has no result yet: it passed its gate, it was switched.
+        before = results.get(host) or HostResult(None, GATE_PASSED, to_release=state.release_id)
+        results[host] = replace(before, rolled_back=True)
+    return replace(state, host_results=results, updated_at=_now())
+
+
 def read_state(path: str) -> RolloutState | None:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -109,8 +320,9 @@ def read_state(path: str) -> RolloutState | None:
     except (OSError, ValueError) as exc:
         raise RolloutStateError(f"rollout state {path} is unreadable ({exc}); an operator must inspect it before any rollout of this app") from None
     try:
-        if data.get("version") != STATE_VERSION:
+        if data.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"version {data.get('version')!r}")
+        allowed = data.get("allowed_failures")
         state = RolloutState(
             app=str(data["app"]),
             env=str(data["env"]),
@@ -124,8 +336,12 @@ def read_state(path: str) -> RolloutState | None:
             status=str(data["status"]),
             message=str(data["message"]),
             updated_at=str(data["updated_at"]),
+            plan=parse_plan(data.get("plan") or []),
+            allowed_failures=None if allowed is None else int(allowed),
+            host_results=_read_host_results(data.get("host_results") or {}),
+            last_progress=str(data.get("last_progress") or ""),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RolloutStateError(f"rollout state {path} is not a state this version understands ({exc})") from None
     if state.status not in STATUSES:
         raise RolloutStateError(f"rollout state {path} has unknown status {state.status!r}")
@@ -184,20 +400,38 @@ def begin_state(
 
 
 def record_batch(
-    state: RolloutState, batch_hosts: Sequence[str], failed: Sequence[str], allowed_failures: int
+    state: RolloutState,
+    batch_hosts: Sequence[str],
+    failed: Sequence[str],
+    allowed_failures: int,
+    host_results: Mapping[str, Any] | None = None,
 ) -> tuple[RolloutState, BudgetVerdict]:
     """A batch ended: its healthy hosts count as switched, its failed ones against the fleet failure budget.
 
     Within the budget the batch counts as done (the failed hosts are back on their old release); over it the
     state keeps ``batches_done`` so the caller rolls back ``hosts_switched`` and marks the state rolled back.
+    Every host of the batch gets a result (``host_results_of_batch``).
     """
+    # Imported here: the rollout plan module needs Ansible, and bin/opsgate-rollout imports this module to read states.
+    from .failure_budget import BudgetVerdict
+
     unknown = [host for host in failed if host not in batch_hosts]
     if unknown:
         raise RolloutStateError(f"failed host(s) {', '.join(unknown)} are not in the batch ({', '.join(batch_hosts)})")
+    results = {**state.host_results, **host_results_of_batch(state, state.batches_done + 1, batch_hosts, failed, host_results)}
     switched = [host for host in batch_hosts if host not in failed]
     verdict = BudgetVerdict(allowed=allowed_failures, failed=tuple(dict.fromkeys((*state.failed_hosts, *failed))))
     if verdict.exceeded:
         hosts = tuple(dict.fromkeys((*state.hosts_switched, *switched)))
         message = f"failure budget exceeded: {verdict.describe()}"
-        return replace(state, hosts_switched=hosts, failed_hosts=verdict.failed, message=message, updated_at=_now()), verdict
-    return with_batch_done(state, switched, failed), verdict
+        exceeded = replace(
+            state,
+            hosts_switched=hosts,
+            failed_hosts=verdict.failed,
+            message=message,
+            updated_at=_now(),
+            allowed_failures=allowed_failures,
+            host_results=results,
+        )
+        return exceeded, verdict
+    return replace(with_batch_done(state, switched, failed), allowed_failures=allowed_failures, host_results=results), verdict
