@@ -15,10 +15,12 @@ description:
   - The state file is C(<ledger_dir>/rollouts/<app>--<env>/state.json), where C(ledger_dir) is that of the
     trust root pinned on the controller (next to the token ledger), written atomically. No variable can move it.
   - O(event=start) writes a fresh state, or marks the paused state running again when O(resume=true); it refuses like
-    M(opsgate.release.rollout_plan) does.
+    M(opsgate.release.rollout_plan) does. It keeps O(batches) and O(allowed_failures) when given, for the progress lines.
   - O(event=batch) records a finished batch. Its hosts not in O(failed_hosts) join C(hosts_switched); the failed ones count
-    against the fleet failure budget (O(allowed_failures)) together with those of earlier batches. Returns RV(budget_exceeded).
-  - O(event=status) sets the status (for example C(paused_for_approval), C(rolled_back), C(done)) with a message.
+    against the fleet failure budget (O(allowed_failures)) together with those of earlier batches. Every host of the batch
+    gets a result (O(host_results)). Returns RV(budget_exceeded) and RV(progress).
+  - O(event=status) sets the status (for example C(paused_for_approval), C(rolled_back), C(done)) with a message, marks
+    O(rolled_back_hosts), and returns RV(summary).
   - O(event=analysis) judges the metric bodies of an analysis step (O(rollout), O(step), O(measurements)) with Argo
     Rollouts' semantics and returns RV(verdict); it writes nothing.
   - In check mode nothing is written.
@@ -77,9 +79,31 @@ options:
     elements: str
     default: []
   allowed_failures:
-    description: Hosts of the fleet that may fail, from M(opsgate.release.rollout_plan) (O(event=batch)).
+    description:
+      - Hosts of the fleet that may fail, from M(opsgate.release.rollout_plan) (O(event=batch); kept by O(event=start)).
+      - When a batch event omits it, the value the start event kept applies, else V(0).
     type: int
-    default: 0
+  batches:
+    description:
+      - The batches as M(opsgate.release.rollout_plan) returns them (its C(batches)), kept in the state
+        so each progress line can say what comes next and the summary can list hosts not reached yet (O(event=start)).
+      - For display only; their number must equal O(batches_total). A resume that omits them keeps those of the paused run.
+    type: list
+    elements: dict
+  host_results:
+    description:
+      - Per host of the batch (O(event=batch)), what happened to it. Keys are host names of O(batch_hosts); each value has
+        C(gate) (V(passed), V(failed), V(unreachable) or V(skipped); required), C(from_release) and C(to_release)
+        (release ids or null), C(reason) (text, may be empty) and optionally C(rolled_back) (bool, default false).
+      - A V(failed) or V(unreachable) gate is only for a host in O(failed_hosts), and every host in O(failed_hosts) that has a
+        result must have one of those; O(failed_hosts) alone counts against the budget.
+      - A host of the batch without a result gets V(failed) when in O(failed_hosts), else V(passed) with the new release.
+    type: dict
+  rolled_back_hosts:
+    description: The hosts an abort rolled back, marked so in the state and the summary (O(event=status)); each must be a host of this rollout.
+    type: list
+    elements: str
+    default: []
   rollout:
     description: The rollout plan (O(event=analysis)).
     type: dict
@@ -111,8 +135,32 @@ EXAMPLES = r"""
     batch_hosts: [app2, app3]
     failed_hosts: [app3]
     allowed_failures: 1
+    host_results:
+      app2: {from_release: 1.9.0-CHG-6-ffffffffffff, to_release: 2.0.0-CHG-7-0123456789ab, gate: passed, reason: ""}
+      app3: {from_release: 1.9.0-CHG-6-ffffffffffff, to_release: 2.0.0-CHG-7-0123456789ab, gate: failed, reason: "health gate: 503"}
   run_once: true
   register: __recorded
+
+- name: Say where the rollout stands
+  ansible.builtin.debug:
+    msg: "{{ __recorded.progress }}"
+  run_once: true
+
+- name: Record the rollout as rolled back
+  opsgate.release.rollout_state:
+    event: status
+    app: sample_app
+    env: prod
+    status: rolled_back
+    message: analysis failed after batch 2
+    rolled_back_hosts: [app1, app2]
+  run_once: true
+  register: __aborted
+
+- name: Show every host
+  ansible.builtin.debug:
+    msg: "{{ __aborted.summary }}"
+  run_once: true
 """
 
 RETURN = r"""
@@ -132,6 +180,16 @@ budget:
   description: The failed hosts and the budget, in words.
   returned: O(event=batch)
   type: str
+progress:
+  description: One line for a person (also the task's C(msg)).
+  returned: O(event=batch)
+  type: str
+  sample: "batch 2 of 3 done: switched 5 (slot2, slot3, slot4, ...), healthy 5, failed 0, failure budget left 2 of 2; next: pause 30 s, then batch 3 (5 hosts)"
+summary:
+  description: A fixed-width table of every host of the rollout (host, old release, new release, gate, rolled back), a header and a totals line.
+  returned: O(event=status)
+  type: list
+  elements: str
 verdict:
   description: C(success), C(failure), C(inconclusive), or C(running) while fewer measurements than C(count) were given.
   returned: O(event=analysis)
