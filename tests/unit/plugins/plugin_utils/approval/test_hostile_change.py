@@ -251,6 +251,11 @@ def test_control_the_signed_gray_release_passes_the_gate_and_releases(approved_g
     done = approved_gray.site.play("gray_release.yml", approved_gray.token)
     assert done.returncode == 0, _out(done)[-4000:]
     assert approved_gray.site.hosts_snapshot() != approved_gray.before
+    # What a person follows at 2 a.m.: one line per batch, a table of every host at the end.
+    assert "batch 1 of 2 done: switched 1" in done.stdout, done.stdout[-4000:]
+    assert "batch 2 of 2 done" in done.stdout
+    table = [line for line in done.stdout.splitlines() if "HOST" in line and "OLD RELEASE" in line]
+    assert table, done.stdout[-4000:]
 
 
 def test_a_rollout_plan_changed_after_signing_is_refused(approved_gray: Approved) -> None:
