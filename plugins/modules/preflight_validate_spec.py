@@ -16,7 +16,7 @@ description:
   - Runs on the controller only. Reads C(opsgate_readiness_spec) of each host in O(hosts) from the inventory (hostvars),
     validates it against the schema described in C(docs/readiness-spec.md) and collects every error.
   - "A malformed spec fails the task with one message listing every problem with its key path and bad value, for example
-    C(memory.min_gib: expected a number, got 'lots'). Hosts sharing the same group spec are reported together."
+    C(memory.min_gib: must be a number >= 0 (got 'lots')). Hosts sharing the same group spec are reported together."
   - On success returns the normalised spec (defaults filled in) and the exact C(opsgate.release.host_facts) arguments each
     host needs, so the facts play asks each host only for what its spec checks.
   - The spec must come from the inventory; the task fails if C(opsgate_readiness_spec) is given as an extra var.
@@ -67,5 +67,5 @@ errors:
   returned: failure
   type: list
   elements: str
-  sample: ["host web01: memory.min_gib: expected a number, got 'lots'"]
+  sample: ["host web01: memory.min_gib: must be a number >= 0 (got 'lots')"]
 """

@@ -3,8 +3,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Schema of ``opsgate_readiness_spec``: validates and normalises a spec, collecting every error.
 
-Each error names the key path and the bad value, e.g. ``memory.min_gib: expected a number, got 'lots'``.
-``validate_spec`` returns the spec with defaults filled in, or raises one ``SpecError`` listing all errors.
+Declared with the shared engine (``module_utils/schema/engine.py``), like the release manifest, the rollout plan
+and the approval policy: each error names the key path and the bad value, e.g. ``memory.min_gib: must be a number
+(got 'lots')``. ``validate_spec`` returns the spec with defaults filled in, or raises one ``SpecError`` listing all errors.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
+
+from ansible_collections.opsgate.release.plugins.module_utils.schema.engine import MISSING, Field, Issues, Schema, SchemaIssue, collect, join
 
 from .check_result import SEVERITIES
 from .libraries import jmespath, netaddr, require_jmespath, require_netaddr
@@ -26,254 +29,155 @@ DISK_KINDS = ("hdd", "ssd", "nvme", "multipath", "md", "lvm", "virtual")
 SYSCTL_OPS = ("eq", "ne", "ge", "le", "in")
 CUSTOM_OPS = ("eq", "ne", "ge", "le", "in", "contains", "regex", "truthy")
 UNIQUE_KEYS = ("hostname", "machine_id", "addresses")
-
-_MISSING = object()
-_EMPTY = object()  # default of a section that is always present, filled with its own defaults
+# Sections mapping free names to constraints: ``users: {app:}`` (YAML null) is an entry without constraints.
+_FREE_KEY_SECTIONS = ("filesystems", "users", "env_vars", "ulimits")
 
 
 class SpecError(Exception):
-    """A spec (or several) failed validation; ``errors`` holds one line per problem."""
+    """A spec (or several) failed validation; ``errors`` holds one line per problem, ``issues`` the engine's issues."""
 
-    def __init__(self, errors: list[str]):
+    def __init__(self, errors: list[str], issues: list[SchemaIssue] | None = None) -> None:
         self.errors = errors
+        self.issues = list(issues or [])
         super().__init__(f"opsgate_readiness_spec is invalid ({len(errors)} error{'s' if len(errors) != 1 else ''}):\n" + "\n".join(f"  - {e}" for e in errors))
 
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    @property
+    def path(self) -> str:
+        """The key path of the first problem (empty for the grouped errors of ``validate_specs``)."""
+        return self.issues[0].path if self.issues else ""
 
 
-class _Node:
-    """A schema node: ``check`` returns the normalised value, appending ``"path: problem"`` lines to ``errors``."""
-
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        raise NotImplementedError
-
-    def fail(self, path: str, errors: list[str], problem: str) -> Any:
-        errors.append(f"{path or '<spec>'}: {problem}")
-        return _MISSING
+def _line(issue: SchemaIssue) -> str:
+    return str(issue if issue.path else SchemaIssue("<spec>", issue.message, issue.value))
 
 
-class _Str(_Node):
-    def __init__(self, pattern: str | None = None, choices: tuple[str, ...] | None = None, regex: bool = False, what: str = "") -> None:
-        self.pattern = re.compile(pattern) if pattern else None
-        self.choices = choices
-        self.regex = regex
-        self.what = what
+def _regex_problem(text: str) -> str | None:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        return f"must be a valid regular expression ({exc})"
+    return None
 
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        if not isinstance(value, str):
-            return self.fail(path, errors, f"expected a string, got {_show(value)}")
-        if not value.strip():
-            return self.fail(path, errors, "expected a non-empty string, got ''")
-        if self.choices is not None and value not in self.choices:
-            return self.fail(path, errors, f"expected one of {', '.join(self.choices)}, got {_show(value)}")
-        if self.pattern is not None and not self.pattern.fullmatch(value):
-            return self.fail(path, errors, f"expected {self.what or 'a value matching ' + self.pattern.pattern}, got {_show(value)}")
-        if self.regex:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                return self.fail(path, errors, f"expected a valid regular expression, got {_show(value)} ({exc})")
+
+def _network(text: str) -> Any:
+    require_netaddr()
+    if "/" not in text:
+        return None
+    try:
+        return netaddr.IPNetwork(text)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None
+
+
+def _cidr_problem(text: str) -> str | None:
+    network = _network(text)
+    if network is None:
+        return "must be a subnet in CIDR notation (10.0.0.0/24)"
+    if network.ip != network.network:
+        return f"must be a subnet without host bits ({network.cidr})"
+    return None
+
+
+def _cidr(text: str) -> str:
+    return str(_network(text).cidr)
+
+
+def _address(text: str) -> Any:
+    require_netaddr()
+    try:
+        return netaddr.IPAddress(text)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None
+
+
+def _address_problem(text: str) -> str | None:
+    return None if _address(text) is not None else "must be an IP address"
+
+
+def _jmespath_problem(text: str) -> str | None:
+    require_jmespath()
+    try:
+        jmespath.compile(text)
+    except jmespath.exceptions.JMESPathError as exc:
+        return f"must be a valid JMESPath expression ({str(exc).splitlines()[0]})"
+    return None
+
+
+def _as_date(value: Any) -> datetime.date | None:
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
         return value
-
-
-class _Num(_Node):
-    def __init__(self, integer: bool = False, minimum: float | None = None, maximum: float | None = None) -> None:
-        self.integer = integer
-        self.minimum = minimum
-        self.maximum = maximum
-
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        kind = "an integer" if self.integer else "a number"
-        # bool is an int in Python; `min_count: true` is a typo, not 1.
-        if isinstance(value, bool) or not isinstance(value, int | float) or (self.integer and not isinstance(value, int)):
-            return self.fail(path, errors, f"expected {kind}, got {_show(value)}")
-        if self.minimum is not None and value < self.minimum:
-            return self.fail(path, errors, f"expected {kind} >= {self.minimum:g}, got {_show(value)}")
-        if self.maximum is not None and value > self.maximum:
-            return self.fail(path, errors, f"expected {kind} <= {self.maximum:g}, got {_show(value)}")
-        return value
-
-
-class _Bool(_Node):
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        if not isinstance(value, bool):
-            return self.fail(path, errors, f"expected true or false, got {_show(value)}")
-        return value
-
-
-class _Any(_Node):
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        return value
-
-
-class _Scalar(_Node):
-    """A sysctl or custom value: string, number or bool (lists are for ``in``)."""
-
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        if isinstance(value, str | int | float | bool):
-            return value
-        return self.fail(path, errors, f"expected a string or number, got {_show(value)}")
-
-
-class _Cidr(_Node):
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        if not isinstance(value, str) or "/" not in value:
-            return self.fail(path, errors, f"expected a subnet in CIDR notation (10.0.0.0/24), got {_show(value)}")
-        require_netaddr()
+    if isinstance(value, str):
         try:
-            network = netaddr.IPNetwork(value)
-        except (netaddr.AddrFormatError, ValueError, TypeError):
-            return self.fail(path, errors, f"expected a subnet in CIDR notation (10.0.0.0/24), got {_show(value)}")
-        if network.ip != network.network:
-            return self.fail(path, errors, f"expected a subnet without host bits ({network.cidr}), got {_show(value)}")
-        return str(network.cidr)
+            return datetime.date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
-class _IP(_Node):
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        require_netaddr()
-        try:
-            if not isinstance(value, str):
-                raise TypeError
-            return str(netaddr.IPAddress(value))
-        except (netaddr.AddrFormatError, ValueError, TypeError):
-            return self.fail(path, errors, f"expected an IP address, got {_show(value)}")
+def _date_problem(value: Any) -> str | None:
+    return None if _as_date(value) is not None else "must be a date YYYY-MM-DD"
 
 
-class _Jmespath(_Node):
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        if not isinstance(value, str) or not value.strip():
-            return self.fail(path, errors, f"expected a JMESPath expression, got {_show(value)}")
-        require_jmespath()
-        try:
-            jmespath.compile(value)
-        except jmespath.exceptions.JMESPathError as exc:
-            return self.fail(path, errors, f"expected a valid JMESPath expression, got {_show(value)} ({str(exc).splitlines()[0]})")
-        return value
+def _iso_date(value: Any) -> str:
+    return _as_date(value).isoformat()  # type: ignore[union-attr]  # the check accepted it
 
 
-class _Date(_Node):
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        if isinstance(value, datetime.datetime):
-            return value.date().isoformat()
-        if isinstance(value, datetime.date):
-            return value.isoformat()
-        if isinstance(value, str):
-            try:
-                return datetime.date.fromisoformat(value.strip()).isoformat()
-            except ValueError:
-                pass
-        return self.fail(path, errors, f"expected a date YYYY-MM-DD, got {_show(value)}")
+def _obj(fields: dict[str, Field], checks: tuple = ()) -> Schema:
+    # A key holding null (``memory:`` with nothing after it) is absent, as it always was in readiness specs.
+    return Schema(fields, none_is_missing=True, checks=checks)
 
 
-class _List(_Node):
-    def __init__(self, item: _Node, min_items: int = 0) -> None:
-        self.item = item
-        self.min_items = min_items
-
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        if not isinstance(value, list):
-            return self.fail(path, errors, f"expected a list, got {_show(value)}")
-        if len(value) < self.min_items:
-            return self.fail(path, errors, f"expected at least {self.min_items} item(s), got {_show(value)}")
-        out = [self.item.check(item, f"{path}[{index}]", errors) for index, item in enumerate(value)]
-        return [item for item in out if item is not _MISSING]
+def _section(fields: dict[str, Field], checks: tuple = (), filled: bool = False) -> Field:
+    """A mapping with known keys; ``filled``: always present, holding its own defaults when absent."""
+    return Field("mapping", schema=_obj(fields, checks), default=dict if filled else MISSING)
 
 
-class _Map(_Node):
-    """A mapping with free keys (mount points, user names, env vars), each value checked by ``value``."""
-
-    def __init__(self, value: _Node, key_pattern: str | None = None, key_what: str = "") -> None:
-        self.value = value
-        self.key_pattern = re.compile(key_pattern) if key_pattern else None
-        self.key_what = key_what
-
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        if not isinstance(value, Mapping):
-            return self.fail(path, errors, f"expected a mapping, got {_show(value)}")
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str) or (self.key_pattern and not self.key_pattern.fullmatch(key)):
-                self.fail(_join(path, str(key)), errors, f"expected a key that is {self.key_what}, got {_show(key)}")
-                continue
-            checked = self.value.check(item, _join(path, key), errors)
-            if checked is not _MISSING:
-                out[key] = checked
-        return out
+def _text(pattern: str | None = None, hint: str = "", choices: tuple[str, ...] | None = None, regex: bool = False, default: Any = MISSING) -> Field:
+    return Field("str", pattern=pattern, hint=hint, choices=choices, check=_regex_problem if regex else None, default=default)
 
 
-class _Obj(_Node):
-    """A mapping with known keys; unknown keys are errors (a typo must not silently switch a check off)."""
-
-    def __init__(
-        self, fields: dict[str, tuple[_Node, Any]], required: tuple[str, ...] = (), post: Callable[[dict[str, Any], str, list[str]], None] | None = None
-    ) -> None:
-        self.fields = fields
-        self.required = required
-        self.post = post
-
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:
-        if value is None:
-            value = {}
-        if not isinstance(value, Mapping):
-            return self.fail(path, errors, f"expected a mapping, got {_show(value)}")
-        out: dict[str, Any] = {}
-        for key in value:
-            if key not in self.fields:
-                self.fail(_join(path, str(key)), errors, f"unknown key (allowed: {', '.join(sorted(self.fields))})")
-        for key, (node, default) in self.fields.items():
-            if key in value and value[key] is not None:
-                checked = node.check(value[key], _join(path, key), errors)
-                if checked is not _MISSING:
-                    out[key] = checked
-            elif key in self.required:
-                self.fail(_join(path, key), errors, "required key is missing")
-            elif default is _EMPTY:
-                out[key] = node.check({}, _join(path, key), errors)
-            elif default is not _MISSING:
-                out[key] = default() if callable(default) else default
-        if self.post is not None:
-            self.post(out, path, errors)
-        return out
+def _integer(minimum: int, maximum: int | None = None, default: Any = MISSING) -> Field:
+    return Field("int", minimum=minimum, maximum=maximum, default=default)
 
 
-def _obj(fields: dict[str, _Node | tuple[_Node, Any]], required: tuple[str, ...] = (), post: Any = None) -> _Obj:
-    normalised = {k: (v if isinstance(v, tuple) else (v, _MISSING)) for k, v in fields.items()}
-    return _Obj(normalised, required, post)
+def _number(minimum: float, maximum: float | None = None, default: Any = MISSING) -> Field:
+    return Field("float", minimum=minimum, maximum=maximum, default=default)
+
+
+def _list(item: Field, min_items: int = 0, default: Any = MISSING) -> Field:
+    return Field("list", item=item, min_items=min_items, default=default)
+
+
+def _free_keys(value: Field, key_pattern: str, key_hint: str) -> Field:
+    return Field("mapping", values=value, key_pattern=key_pattern, key_hint=key_hint)
 
 
 _VERSION = r"\d+(\.\d+)*"
-_GIB = _Num(minimum=0)
-_COUNT = _Num(integer=True, minimum=0)
-_REGEXES = _List(_Str(regex=True))
 _NAME = r"[A-Za-z0-9_.+-]+"
+_NAME_HINT = "a name of letters, digits, _ . + -"
+_GIB = _number(0)
+_COUNT = _integer(0)
+_REGEXES = _list(_text(regex=True))
 
 
-def _check_sysctl_rule(rule: dict[str, Any], path: str, errors: list[str]) -> None:
-    if "op" in rule and "value" in rule:
-        if rule["op"] == "in" and not isinstance(rule["value"], list):
-            errors.append(f"{_join(path, 'value')}: expected a list for op 'in', got {_show(rule['value'])}")
-        if rule["op"] in ("ge", "le") and (isinstance(rule["value"], bool) or not isinstance(rule["value"], int | float)):
-            errors.append(f"{_join(path, 'value')}: expected a number for op '{rule['op']}', got {_show(rule['value'])}")
+def _sysctl_rule(rule: dict[str, Any], path: str, issues: Issues) -> None:
+    if rule["op"] == "in" and not isinstance(rule["value"], list):
+        issues.add(join(path, "value"), "must be a list for op 'in'", rule["value"])
+    if rule["op"] in ("ge", "le") and (isinstance(rule["value"], bool) or not isinstance(rule["value"], (int, float))):
+        issues.add(join(path, "value"), f"must be a number for op '{rule['op']}'", rule["value"])
 
 
-def _check_custom_rule(rule: dict[str, Any], path: str, errors: list[str]) -> None:
-    if rule.get("op") == "regex" and isinstance(rule.get("expected"), str):
-        try:
-            re.compile(rule["expected"])
-        except re.error as exc:
-            errors.append(f"{_join(path, 'expected')}: expected a valid regular expression, got {_show(rule['expected'])} ({exc})")
-    if rule.get("op") != "truthy" and "expected" not in rule:
-        errors.append(f"{_join(path, 'expected')}: required key is missing")
-    if rule.get("op") == "in" and "expected" in rule and not isinstance(rule["expected"], list):
-        errors.append(f"{_join(path, 'expected')}: expected a list for op 'in', got {_show(rule['expected'])}")
+def _custom_rule(rule: dict[str, Any], path: str, issues: Issues) -> None:
+    if rule["op"] == "regex" and isinstance(rule.get("expected"), str):
+        problem = _regex_problem(rule["expected"])
+        if problem:
+            issues.add(join(path, "expected"), problem, rule["expected"])
+    if rule["op"] != "truthy" and "expected" not in rule:
+        issues.add(join(path, "expected"), "is required (unless op is truthy)")
+    if rule["op"] == "in" and "expected" in rule and not isinstance(rule["expected"], list):
+        issues.add(join(path, "expected"), "must be a list for op 'in'", rule["expected"])
 
 
 def _targets_never_waivable(pattern: str) -> bool:
@@ -282,204 +186,220 @@ def _targets_never_waivable(pattern: str) -> bool:
     return pattern in NEVER_WAIVABLE or (pattern.startswith("facts.") and any(fnmatch.fnmatchcase(n, pattern) for n in NEVER_WAIVABLE))
 
 
-def _check_waiver(waiver: dict[str, Any], path: str, errors: list[str]) -> None:
-    check = waiver.get("check")
-    if isinstance(check, str) and _targets_never_waivable(check):
-        errors.append(f"{_join(path, 'check')}: {check!r} can never be waived (it covers {', '.join(sorted(NEVER_WAIVABLE))})")
+def _waiver_rule(waiver: dict[str, Any], path: str, issues: Issues) -> None:
+    check = waiver["check"]
+    if _targets_never_waivable(check):
+        issues.add(join(path, "check"), f"{check!r} can never be waived (it covers {', '.join(sorted(NEVER_WAIVABLE))})")
 
 
-_SCHEMA = _obj(
-    {
-        "system_class": _Str(pattern=_NAME, what="a name of letters, digits, _ . + -"),
-        "description": _Str(),
-        "cpu": _obj(
-            {
-                "min_threads": _Num(integer=True, minimum=1),
-                "min_cores": _Num(integer=True, minimum=1),
-                "min_sockets": _Num(integer=True, minimum=1),
-                "min_mhz": _Num(minimum=1),
-                "models": _REGEXES,
-            }
-        ),
-        "memory": _obj({"min_gib": _GIB, "min_swap_gib": _GIB, "min_hugepages": _COUNT, "min_numa_nodes": _Num(integer=True, minimum=1)}),
-        "nics": _obj(
-            {
-                "kinds": (_List(_Str(choices=NIC_KINDS), min_items=1), lambda: ["physical"]),
-                "name_pattern": _Str(regex=True),
-                "min_count": _COUNT,
-                "min_speed_mbps": _Num(integer=True, minimum=1),
-                "link_up": (_Bool(), False),
-                "required_kinds": _List(_Str(choices=NIC_KINDS)),
-                "min_mtu": _Num(integer=True, minimum=68, maximum=65535),
-            }
-        ),
-        "hbas": _obj({"min_count": _COUNT, "min_speed_gbps": _Num(minimum=1), "port_state": _Str(), "models": _REGEXES}),
-        "disks": _obj(
-            {
-                "min_total_gib": _GIB,
-                "count_kinds": (_List(_Str(choices=DISK_KINDS), min_items=1), lambda: ["hdd", "ssd", "nvme", "virtual"]),
-                "kinds": _Map(
-                    _obj({"min_count": _COUNT, "min_total_gib": _GIB}), key_pattern="|".join(DISK_KINDS), key_what="a disk kind (" + ", ".join(DISK_KINDS) + ")"
-                ),
-            }
-        ),
-        "pci": _List(
-            _obj(
-                {
-                    "name": _Str(pattern=_NAME, what="a name of letters, digits, _ . + -"),
-                    "class": _Str(pattern=r"(0x)?[0-9a-fA-F]{2,6}", what="a PCI class prefix in hex such as 0x0c04"),
-                    "vendor_id": _Str(pattern=r"(0x)?[0-9a-fA-F]{4}", what="a 4-digit hex vendor id"),
-                    "min_count": (_Num(integer=True, minimum=1), 1),
-                },
-                required=("name", "class"),
-            )
-        ),
-        "host_models": _REGEXES,
-        "os": _obj(
-            {
-                "families": _List(_Str(), min_items=1),
-                "distributions": _List(_Str(), min_items=1),
-                "min_version": _Str(pattern=_VERSION, what="a version such as 8.6"),
-                "min_kernel": _Str(pattern=_VERSION, what="a kernel version such as 5.14"),
-            }
-        ),
-        "hostname": _obj({"pattern": _Str(regex=True), "resolves": (_Bool(), False)}),
-        "dns": _obj({"servers": _List(_IP()), "min_servers": _Num(integer=True, minimum=1)}),
-        "time_sync": _obj({"required": (_Bool(), True)}),
-        "sysctl": _List(
-            _obj(
-                {
-                    "key": _Str(pattern=r"[a-z0-9_][a-z0-9_./-]*", what="a sysctl key such as vm.swappiness"),
-                    "op": (_Str(choices=SYSCTL_OPS), "eq"),
-                    "value": _Any(),
-                },
-                required=("key", "value"),
-                post=_check_sysctl_rule,
-            )
-        ),
-        "filesystems": _Map(
-            _obj({"min_free_gib": _GIB, "min_size_gib": _GIB, "fstype": _Str(), "options": _List(_Str()), "forbidden_options": _List(_Str())}),
-            key_pattern=r"/[^\s]*",
-            key_what="an absolute mount point",
-        ),
-        "users": _Map(
-            _obj({"uid": _COUNT, "groups": _List(_Str()), "shell": _Str(), "home": _Str(pattern=r"/.*", what="an absolute path")}),
-            key_pattern=r"[a-z_][a-z0-9_.-]*\$?",
-            key_what="a user name",
-        ),
-        "env_vars": _Map(_obj({"value": _Str(), "pattern": _Str(regex=True)}), key_pattern=r"[A-Za-z_][A-Za-z0-9_]*", key_what="an environment variable name"),
-        "ulimits": _Map(
-            _obj({"min": _Num(integer=True, minimum=0), "max": _Num(integer=True, minimum=0)}), key_pattern=r"[a-z_]+", key_what="a ulimit name such as nofile"
-        ),
-        "software": _obj({"required": _List(_Str(pattern=_NAME, what="a program name"))}),
-        "network": _obj(
-            {
-                "allowed_subnets": _List(_Cidr(), min_items=1),
-                "endpoints": _List(
-                    _obj(
-                        {
-                            "name": _Str(pattern=_NAME, what="a name of letters, digits, _ . + -"),
-                            "host": _Str(pattern=r"[A-Za-z0-9_.:-]+", what="a host name or address"),
-                            "port": _Num(integer=True, minimum=1, maximum=65535),
-                            "timeout_s": (_Num(minimum=0.1, maximum=60), 3),
-                        },
-                        required=("host", "port"),
-                    )
-                ),
-            }
-        ),
-        "security": (
-            _obj(
-                {
-                    "forbidden_software": (
-                        _obj(
-                            {
-                                "enabled": (_Bool(), True),
-                                "extra": (_List(_Str(pattern=_NAME, what="a program name")), list),
-                                "allow": (_List(_Str(pattern=_NAME, what="a program name")), list),
-                            }
-                        ),
-                        _EMPTY,
-                    )
-                }
-            ),
-            _EMPTY,
-        ),
-        "custom": _List(
-            _obj(
-                {
-                    "id": _Str(pattern=r"[a-z0-9_][a-z0-9_.-]*", what="an id of lower-case letters, digits, _ . -"),
-                    "description": _Str(),
-                    "query": _Jmespath(),
-                    "op": (_Str(choices=CUSTOM_OPS), "eq"),
-                    "expected": _Any(),
-                    "remediation": _Str(),
-                },
-                required=("id", "query"),
-                post=_check_custom_rule,
-            )
-        ),
-        "severity": _Map(_Str(choices=SEVERITIES), key_pattern=r"[A-Za-z0-9_.*?/\[\]!-]+", key_what="a check id or fnmatch pattern"),
-        "waivers": _List(
-            _obj(
-                {"check": _Str(), "hosts": (_Str(), "*"), "reason": _Str(), "expires": _Date(), "approved_by": _Str()},
-                required=("check", "reason", "expires"),
-                post=_check_waiver,
-            )
-        ),
-        "cross_host": (
-            _obj(
-                {
-                    "unique": (_List(_Str(choices=UNIQUE_KEYS)), lambda: list(UNIQUE_KEYS)),
-                    "homogeneity": _obj(
-                        {
-                            "group": _Str(pattern=_NAME, what="a group label"),
-                            "cpu_model": (_Bool(), True),
-                            "memory_tolerance_pct": (_Num(minimum=0, maximum=100), 0),
-                            "nic_speed_tolerance_pct": (_Num(minimum=0, maximum=100), 0),
-                        }
-                    ),
-                }
-            ),
-            _EMPTY,
-        ),
-    }
-)
-
-
-def _cross_field(spec: dict[str, Any], errors: list[str]) -> None:
+def _spec_rules(spec: dict[str, Any], path: str, issues: Issues) -> None:
+    """Rules across entries: the facts checks keep their severity, ids, endpoint names and sysctl keys are unique."""
     for pattern in spec.get("severity", {}):
         blocked = sorted(never for never in NEVER_WAIVABLE if fnmatch.fnmatchcase(never, pattern))
         if blocked and _targets_never_waivable(pattern):
-            errors.append(f"severity.{pattern}: the severity of {', '.join(blocked)} cannot be changed")
-    ids = [rule["id"] for rule in spec.get("custom", []) if "id" in rule]
+            issues.add(join(join(path, "severity"), pattern), f"the severity of {', '.join(blocked)} cannot be changed")
+    ids = [rule["id"] for rule in spec.get("custom", [])]
     for duplicate in sorted({i for i in ids if ids.count(i) > 1}):
-        errors.append(f"custom: id {duplicate!r} is used more than once")
-    names = [e.get("name") or f"{e.get('host')}:{e.get('port')}" for e in spec.get("network", {}).get("endpoints", [])]
+        issues.add(join(path, "custom"), f"id {duplicate!r} is used more than once")
+    names = [e.get("name") or f"{e['host']}:{e['port']}" for e in spec.get("network", {}).get("endpoints", [])]
     for duplicate in sorted({n for n in names if names.count(n) > 1}):
-        errors.append(f"network.endpoints: name {duplicate!r} is used more than once")
-    keys = [rule["key"] for rule in spec.get("sysctl", []) if "key" in rule]
+        issues.add(join(path, "network.endpoints"), f"name {duplicate!r} is used more than once")
+    keys = [rule["key"] for rule in spec.get("sysctl", [])]
     for duplicate in sorted({k for k in keys if keys.count(k) > 1}):
-        errors.append(f"sysctl: key {duplicate!r} has more than one rule")
+        issues.add(join(path, "sysctl"), f"key {duplicate!r} has more than one rule")
+
+
+_PROGRAM = _text(_NAME, "a program name")
+_SCHEMA = _obj(
+    {
+        "system_class": _text(_NAME, _NAME_HINT),
+        "description": _text(),
+        "cpu": _section(
+            {
+                "min_threads": _integer(1),
+                "min_cores": _integer(1),
+                "min_sockets": _integer(1),
+                "min_mhz": _number(1),
+                "models": _REGEXES,
+            }
+        ),
+        "memory": _section({"min_gib": _GIB, "min_swap_gib": _GIB, "min_hugepages": _COUNT, "min_numa_nodes": _integer(1)}),
+        "nics": _section(
+            {
+                "kinds": _list(_text(choices=NIC_KINDS), min_items=1, default=lambda: ["physical"]),
+                "name_pattern": _text(regex=True),
+                "min_count": _COUNT,
+                "min_speed_mbps": _integer(1),
+                "link_up": Field("bool", default=False),
+                "required_kinds": _list(_text(choices=NIC_KINDS)),
+                "min_mtu": _integer(68, 65535),
+            }
+        ),
+        "hbas": _section({"min_count": _COUNT, "min_speed_gbps": _number(1), "port_state": _text(), "models": _REGEXES}),
+        "disks": _section(
+            {
+                "min_total_gib": _GIB,
+                "count_kinds": _list(_text(choices=DISK_KINDS), min_items=1, default=lambda: ["hdd", "ssd", "nvme", "virtual"]),
+                "kinds": _free_keys(
+                    _section({"min_count": _COUNT, "min_total_gib": _GIB}), "|".join(DISK_KINDS), "a disk kind (" + ", ".join(DISK_KINDS) + ")"
+                ),
+            }
+        ),
+        "pci": _list(
+            _section(
+                {
+                    "name": Field("str", required=True, pattern=_NAME, hint=_NAME_HINT),
+                    "class": Field("str", required=True, pattern=r"(0x)?[0-9a-fA-F]{2,6}", hint="a PCI class prefix in hex such as 0x0c04"),
+                    "vendor_id": _text(r"(0x)?[0-9a-fA-F]{4}", "a 4-digit hex vendor id"),
+                    "min_count": _integer(1, default=1),
+                }
+            )
+        ),
+        "host_models": _REGEXES,
+        "os": _section(
+            {
+                "families": _list(_text(), min_items=1),
+                "distributions": _list(_text(), min_items=1),
+                "min_version": _text(_VERSION, "a version such as 8.6"),
+                "min_kernel": _text(_VERSION, "a kernel version such as 5.14"),
+            }
+        ),
+        "hostname": _section({"pattern": _text(regex=True), "resolves": Field("bool", default=False)}),
+        "dns": _section(
+            {
+                "servers": _list(Field("str", hint="an IP address", check=_address_problem, normalize=lambda text: str(_address(text)))),
+                "min_servers": _integer(1),
+            }
+        ),
+        "time_sync": _section({"required": Field("bool", default=True)}),
+        "sysctl": _list(
+            _section(
+                {
+                    "key": Field("str", required=True, pattern=r"[a-z0-9_][a-z0-9_./-]*", hint="a sysctl key such as vm.swappiness"),
+                    "op": _text(choices=SYSCTL_OPS, default="eq"),
+                    "value": Field("any", required=True),
+                },
+                checks=(_sysctl_rule,),
+            )
+        ),
+        "filesystems": _free_keys(
+            _section({"min_free_gib": _GIB, "min_size_gib": _GIB, "fstype": _text(), "options": _list(_text()), "forbidden_options": _list(_text())}),
+            r"/[^\s]*",
+            "an absolute mount point",
+        ),
+        "users": _free_keys(
+            _section({"uid": _COUNT, "groups": _list(_text()), "shell": _text(), "home": _text(r"/.*", "an absolute path")}),
+            r"[a-z_][a-z0-9_.-]*\$?",
+            "a user name",
+        ),
+        "env_vars": _free_keys(_section({"value": _text(), "pattern": _text(regex=True)}), r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name"),
+        "ulimits": _free_keys(_section({"min": _integer(0), "max": _integer(0)}), r"[a-z_]+", "a ulimit name such as nofile"),
+        "software": _section({"required": _list(_PROGRAM)}),
+        "network": _section(
+            {
+                "allowed_subnets": _list(Field("str", hint="a subnet in CIDR notation (10.0.0.0/24)", check=_cidr_problem, normalize=_cidr), min_items=1),
+                "endpoints": _list(
+                    _section(
+                        {
+                            "name": _text(_NAME, _NAME_HINT),
+                            "host": Field("str", required=True, pattern=r"[A-Za-z0-9_.:-]+", hint="a host name or address"),
+                            "port": Field("int", required=True, minimum=1, maximum=65535),
+                            "timeout_s": _number(0.1, 60, default=3),
+                        }
+                    )
+                ),
+            }
+        ),
+        "security": _section(
+            {
+                "forbidden_software": _section(
+                    {"enabled": Field("bool", default=True), "extra": _list(_PROGRAM, default=list), "allow": _list(_PROGRAM, default=list)}, filled=True
+                )
+            },
+            filled=True,
+        ),
+        "custom": _list(
+            _section(
+                {
+                    "id": Field("str", required=True, pattern=r"[a-z0-9_][a-z0-9_.-]*", hint="an id of lower-case letters, digits, _ . -"),
+                    "description": _text(),
+                    "query": Field("str", required=True, hint="a JMESPath expression", check=_jmespath_problem),
+                    "op": _text(choices=CUSTOM_OPS, default="eq"),
+                    "expected": Field("any"),
+                    "remediation": _text(),
+                },
+                checks=(_custom_rule,),
+            )
+        ),
+        "severity": _free_keys(_text(choices=SEVERITIES), r"[A-Za-z0-9_.*?/\[\]!-]+", "a check id or fnmatch pattern"),
+        "waivers": _list(
+            _section(
+                {
+                    "check": Field("str", required=True),
+                    "hosts": _text(default="*"),
+                    "reason": Field("str", required=True),
+                    "expires": Field("any", required=True, check=_date_problem, normalize=_iso_date),
+                    "approved_by": _text(),
+                },
+                checks=(_waiver_rule,),
+            )
+        ),
+        "cross_host": _section(
+            {
+                "unique": _list(_text(choices=UNIQUE_KEYS), default=lambda: list(UNIQUE_KEYS)),
+                "homogeneity": _section(
+                    {
+                        "group": _text(_NAME, "a group label"),
+                        "cpu_model": Field("bool", default=True),
+                        "memory_tolerance_pct": _number(0, 100, default=0),
+                        "nic_speed_tolerance_pct": _number(0, 100, default=0),
+                    }
+                ),
+            },
+            filled=True,
+        ),
+    },
+    checks=(_spec_rules,),
+)
+
+
+def _empty_entries(spec: Any) -> Any:
+    """``users: {app:}``: a free-key entry holding null is one without constraints (``{}``), as readiness specs always allowed."""
+    if spec is None:
+        return {}
+    if not isinstance(spec, Mapping):
+        return spec
+    out = dict(spec)
+    for key in _FREE_KEY_SECTIONS:
+        if isinstance(out.get(key), Mapping):
+            out[key] = {name: {} if entry is None else entry for name, entry in out[key].items()}
+    disks = out.get("disks")
+    if isinstance(disks, Mapping) and isinstance(disks.get("kinds"), Mapping):
+        out["disks"] = {**disks, "kinds": {name: {} if entry is None else entry for name, entry in disks["kinds"].items()}}
+    return out
+
+
+def spec_issues(spec: Any) -> tuple[dict[str, Any], list[SchemaIssue]]:
+    """Validate one spec; return the normalised spec (defaults filled; ``{}`` when invalid) and every issue found."""
+    normalised, issues = collect(_SCHEMA, _empty_entries(spec))
+    if issues:
+        return {}, issues
+    for endpoint in normalised.get("network", {}).get("endpoints", []):
+        endpoint.setdefault("name", f"{endpoint['host']}:{endpoint['port']}")
+    return normalised, []
 
 
 def spec_errors(spec: Any) -> tuple[dict[str, Any], list[str]]:
-    """Validate one spec; return the normalised spec (defaults filled) and the list of errors."""
-    errors: list[str] = []
-    normalised = _SCHEMA.check(spec, "", errors)
-    if normalised is _MISSING:
-        return {}, errors
-    for endpoint in normalised.get("network", {}).get("endpoints", []):
-        endpoint.setdefault("name", f"{endpoint.get('host')}:{endpoint.get('port')}")
-    _cross_field(normalised, errors)
-    return normalised, errors
+    """Validate one spec; return the normalised spec (defaults filled) and one ``path: message (got VALUE)`` line per error."""
+    normalised, issues = spec_issues(spec)
+    return normalised, [_line(issue) for issue in issues]
 
 
 def validate_spec(spec: Any) -> dict[str, Any]:
     """The normalised spec, or ``SpecError`` listing every problem."""
-    normalised, errors = spec_errors(spec)
-    if errors:
-        raise SpecError(errors)
+    normalised, issues = spec_issues(spec)
+    if issues:
+        raise SpecError([_line(issue) for issue in issues], issues)
     return normalised
 
 
@@ -488,7 +408,7 @@ def validate_specs(specs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     normalised: dict[str, dict[str, Any]] = {}
     by_error: dict[str, list[str]] = {}
     for host in sorted(specs):
-        if specs[host] is _MISSING or specs[host] is None:
+        if specs[host] is MISSING or specs[host] is None:
             by_error.setdefault("opsgate_readiness_spec: not defined for this host", []).append(host)
             continue
         spec, errors = spec_errors(specs[host])

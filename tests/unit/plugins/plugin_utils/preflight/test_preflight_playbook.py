@@ -87,7 +87,7 @@ def test_failing_host_endpoints_from_the_host_and_fail_modes(tmp_path: Path) -> 
 def test_malformed_spec_stops_before_any_host_and_writes_no_report(tmp_path: Path) -> None:
     run = _run(tmp_path, _inventory(tmp_path, {"memory": {"min_gib": "lots"}, "cpu": {"min_thread": 4}}))
     assert run.returncode != 0
-    assert "memory.min_gib: expected a number, got 'lots'" in run.stdout
+    assert "memory.min_gib: must be a number >= 0 (got 'lots')" in run.stdout
     assert "cpu.min_thread: unknown key" in run.stdout
     assert "Collect readiness facts" not in run.stdout
     assert not (tmp_path / "reports").exists()
