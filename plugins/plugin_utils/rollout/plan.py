@@ -346,7 +346,7 @@ def validate_rollout(raw: Any, path: str = ROLLOUT_VAR) -> RolloutPlan:
     steps_raw = plan.get("steps") if plan else None
     if steps_raw is None and isinstance(raw, dict) and isinstance(raw.get("steps"), list):
         # Some other key is wrong; the steps that are valid still get their order checked.
-        steps_raw, _ = collect(_PLAN.fields["steps"], raw["steps"], f"{path}.steps")
+        steps_raw = collect(_PLAN.fields["steps"], raw["steps"], f"{path}.steps")[0]
     if steps_raw:
         _order_rules(tuple(_step(spec, index) for index, spec in enumerate(steps_raw)), path, issues)
     if issues:
