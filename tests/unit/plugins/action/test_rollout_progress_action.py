@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[5]
+REPO = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(REPO / "tests" / "unit" / "plugins" / "plugin_utils" / "approval"))
 from approval_kit import ApprovalKit
 

@@ -25,7 +25,7 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state impo
     write_state,
 )
 
-REPO = Path(__file__).resolve().parents[5]
+REPO = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(REPO / "tests" / "unit" / "plugins" / "plugin_utils" / "approval"))
 from approval_kit import ApprovalKit
 
