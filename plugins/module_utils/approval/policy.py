@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,11 @@ from .identity import check_person_name, identity_key
 from .keys import key_entry
 from .signed_document import parse_document
 
+try:
+    from ..schema.engine import Field, Issues, Schema, SchemaIssue, collect, join
+except ImportError:  # bin/opsgate-approval and the release agent import this package as plain "approval", next to "schema"
+    from schema.engine import Field, Issues, Schema, SchemaIssue, collect, join  # type: ignore[no-redef]
+
 if TYPE_CHECKING:
     from .trust_root import TrustRoot
 
@@ -44,38 +50,18 @@ DEFAULT_CLOCK_LEEWAY_SECONDS = 300
 DEFAULT_PLAN_FILED_SLACK_HOURS = 24
 DEFAULT_HOST_GRACE_HOURS = 12
 MAX_PLAN_FILED_SLACK_HOURS = 366 * 24
-_TOP_KEYS = {
-    "approvers",
-    "change_document",
-    "host_grace_hours",
-    "retired_keys",
-    "classes",
-    "min_lead_working_days",
-    "holidays",
-    "working_weekends",
-    "timezone",
-    "max_window_hours",
-    "clock_leeway_seconds",
-    "plan_filed_slack_hours",
-    "freezes",
-    "emergency",
-    "host_classes",
-}
 _DOCUMENT_KEYS = {"_type", "version", "expires"}
-_APPROVER_KEYS = {"keyid", "owner", "role", "public_key"}
-_RETIRED_KEYS = {"keyid", "owner", "role", "retired_on", "reason"}
-_CLASS_KEYS = {"roles", "min_lead_working_days", "description", "rollback", "readiness"}
 # Whether a deploy, gray release or rollback of a class runs the target hosts' readiness checks first
 # (docs/approvals.md): only the signed policy may let a class skip them, never a variable.
 READINESS_REQUIRED = "required"
 READINESS_SKIP = "skip"
 READINESS_CHOICES = (READINESS_REQUIRED, READINESS_SKIP)
-_ROLLBACK_KEYS = {"roles", "min_lead_working_days"}
-_EMERGENCY_KEYS = {"roles", "max_window_hours", "allowed_during_freeze", "ratify_within_working_days", "description"}
 DEFAULT_EMERGENCY_WINDOW_HOURS = 4
 DEFAULT_RATIFY_WITHIN_WORKING_DAYS = 2
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
 _KEYID = re.compile(r"[0-9a-f]{32}")
+# A refusal written by a check in code: "policy.approvers[2].public_key: not an Ed25519 public key ...".
+_REFUSAL = re.compile(r"(?P<path>[^\s:]+): (?P<message>.*)", re.S)
 
 
 @dataclass(frozen=True)
@@ -158,36 +144,28 @@ class Policy:
     document: bytes = field(default=b"", compare=False, repr=False)
 
 
-def _choice(value: Any, path: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise _fail(path, f"must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
 def _fail(path: str, message: str) -> errors.ApprovalError:
     return errors.ApprovalError(errors.POLICY_INVALID, f"{path}: {message}")
 
 
-def _name(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise _fail(path, f"must be a name of letters, digits and ._@- , got {value!r}")
-    return value
+def _invalid(issues: list[SchemaIssue]) -> errors.ApprovalError:
+    """One refusal listing every problem, one ``path: message (got VALUE)`` line each."""
+    return errors.ApprovalError(errors.POLICY_INVALID, "\n".join(str(issue) for issue in issues))
 
 
-def _integer(value: Any, path: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _fail(path, f"must be an integer >= {minimum}, got {value!r}")
-    return value
+def _add_refusal(issues: Issues, path: str, exc: errors.ApprovalError) -> None:
+    """The refusal of a check written as code (keys, person names, freezes, host classes) as one more issue."""
+    text = exc.message
+    match = _REFUSAL.match(text)
+    if match is not None and match.group("path").startswith(path):
+        issues.add(match.group("path"), match.group("message"))
+    elif text.startswith(path + " "):
+        issues.add(path, text[len(path) + 1 :])
+    else:
+        issues.add(path, text)
 
 
-def _slack_hours(value: Any, path: str) -> int:
-    # Bounded: a slack of years would make the rule meaningless (and overflow date arithmetic).
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PLAN_FILED_SLACK_HOURS:
-        raise _fail(path, f"must be an integer from 0 to {MAX_PLAN_FILED_SLACK_HOURS} (hours), got {value!r}")
-    return value
-
-
-def _date(value: Any, path: str) -> date:
+def _as_date(value: Any) -> date | None:
     # YAML turns an unquoted 2025-10-01 into a date already; a quoted one stays a string.
     if isinstance(value, datetime):
         return value.date()
@@ -197,181 +175,226 @@ def _date(value: Any, path: str) -> date:
         try:
             return date.fromisoformat(value)
         except ValueError:
-            pass
-    raise _fail(path, f"must be a date YYYY-MM-DD, got {value!r}")
+            return None
+    return None
 
 
-def _dates(value: Any, path: str) -> frozenset[date]:
-    if value is None:
-        return frozenset()
-    if not isinstance(value, list | tuple):
-        raise _fail(path, f"must be a list of dates, got {type(value).__name__}")
-    return frozenset(_date(item, f"{path}[{index}]") for index, item in enumerate(value))
+def _date_problem(value: Any) -> str | None:
+    return None if _as_date(value) is not None else "must be a date YYYY-MM-DD"
 
 
-def _unknown(mapping: dict[str, Any], allowed: set[str], path: str) -> None:
-    unknown = sorted(str(key) for key in set(mapping) - allowed)
-    if unknown:
-        raise _fail(path, f"unknown keys {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
-
-
-def _approvers(value: Any, path: str) -> dict[str, Approver]:
-    if not isinstance(value, list) or not value:
-        raise _fail(path, "must be a non-empty list of approver keys")
-    approvers: dict[str, Approver] = {}
-    for index, item in enumerate(value):
-        item_path = f"{path}[{index}]"
-        if not isinstance(item, dict):
-            raise _fail(item_path, f"must be a mapping with keyid, owner, role, public_key, got {type(item).__name__}")
-        _unknown(item, _APPROVER_KEYS, item_path)
-        missing = sorted(_APPROVER_KEYS - set(item))
-        if missing:
-            raise _fail(item_path, f"lacks {', '.join(missing)}")
-        computed, public_key = key_entry(item, item_path, approvers, errors.POLICY_INVALID)
-        owner = check_person_name(item["owner"], f"{item_path}.owner", errors.POLICY_INVALID)
-        approvers[computed] = Approver(computed, owner, _name(item["role"], f"{item_path}.role"), public_key)
-    return approvers
-
-
-def _retired(value: Any, path: str) -> dict[str, RetiredKey]:
-    if value is None:
-        return {}
-    if not isinstance(value, list):
-        raise _fail(path, f"must be a list, got {type(value).__name__}")
-    retired: dict[str, RetiredKey] = {}
-    for index, item in enumerate(value):
-        item_path = f"{path}[{index}]"
-        if not isinstance(item, dict) or "keyid" not in item:
-            raise _fail(item_path, "must be a mapping with at least keyid")
-        _unknown(item, _RETIRED_KEYS, item_path)
-        keyid = item["keyid"]
-        if not isinstance(keyid, str) or not _KEYID.fullmatch(keyid):
-            raise _fail(f"{item_path}.keyid", f"must be 32 lowercase hex characters, got {keyid!r}")
-        retired_on = _date(item["retired_on"], f"{item_path}.retired_on") if item.get("retired_on") is not None else None
-        retired[keyid] = RetiredKey(keyid, str(item.get("owner", "?")), retired_on, str(item.get("reason", "")))
-    return retired
-
-
-def _classes(value: Any, path: str, default_lead: int) -> dict[str, SystemClass]:
-    if not isinstance(value, dict) or not value:
-        raise _fail(path, "must map each system class to {roles: {role: threshold}}")
-    classes: dict[str, SystemClass] = {}
-    for name, spec in value.items():
-        class_path = f"{path}.{name}"
-        _name(name, class_path)
-        if not isinstance(spec, dict):
-            raise _fail(class_path, f"must be a mapping with roles, got {type(spec).__name__}")
-        _unknown(spec, _CLASS_KEYS, class_path)
-        thresholds = _roles(spec.get("roles"), f"{class_path}.roles")
-        lead = spec.get("min_lead_working_days", default_lead)
-        class_lead = _integer(lead, f"{class_path}.min_lead_working_days", 0)
-        classes[name] = SystemClass(
-            name,
-            thresholds,
-            class_lead,
-            _rollback_rule(spec.get("rollback"), f"{class_path}.rollback", class_lead),
-            _readiness(spec.get("readiness", READINESS_REQUIRED), f"{class_path}.readiness"),
-        )
-    return classes
-
-
-def _readiness(value: Any, path: str) -> str:
-    if value not in READINESS_CHOICES:
-        raise _fail(path, f"must be {READINESS_REQUIRED} (the default: readiness checks before the first change) or {READINESS_SKIP}, got {value!r}")
-    return value
-
-
-def _roles(value: Any, path: str) -> dict[str, int]:
-    if not isinstance(value, dict) or not value:
-        raise _fail(path, f"must map at least one role to its threshold, got {value!r}")
-    thresholds = {_name(role, f"{path}.{role}"): _integer(count, f"{path}.{role}", 1) for role, count in value.items()}
-    if REQUESTER_ROLE in thresholds:
-        raise _fail(f"{path}.{REQUESTER_ROLE}", "the requester proves who asked; the role cannot approve")
-    return thresholds
-
-
-def _roles_section(value: Any, path: str, allowed: set[str], shape: str, roles_are: str) -> dict[str, Any] | None:
-    """An optional mapping of ``allowed`` keys that must name ``roles``; None when absent."""
-    if value is None:
+def _zone(name: Any) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name) if isinstance(name, str) else None
+    except (ZoneInfoNotFoundError, ValueError):
         return None
-    if not isinstance(value, dict):
-        raise _fail(path, f"must be a mapping with {shape}, got {type(value).__name__}")
-    _unknown(value, allowed, path)
-    if "roles" not in value:
-        raise _fail(path, f"lacks roles: {roles_are}")
-    return value
 
 
-def _rollback_rule(raw: Any, path: str, class_lead: int) -> RollbackRule | None:
-    value = _roles_section(raw, path, _ROLLBACK_KEYS, "roles and min_lead_working_days", "the roles that approve a rollback to a release recorded good")
-    if value is None:
+def _zone_problem(name: str) -> str | None:
+    return None if _zone(name) is not None else "must be an IANA time zone like Asia/Shanghai"
+
+
+def _readiness_problem(value: Any) -> str | None:
+    if isinstance(value, str) and value in READINESS_CHOICES:
         return None
-    # A shorter lead time must be written down; without it the class's lead time holds.
-    lead = _integer(value.get("min_lead_working_days", class_lead), f"{path}.min_lead_working_days", 0)
-    return RollbackRule(_roles(value["roles"], f"{path}.roles"), lead)
+    return f"must be {READINESS_REQUIRED} (the default: readiness checks before the first change) or {READINESS_SKIP}"
 
 
-def _emergency(raw: Any, path: str) -> EmergencyRule | None:
-    value = _roles_section(raw, path, _EMERGENCY_KEYS, "roles", "the roles that approve an emergency change (e.g. it_head and ops_director)")
-    if value is None:
-        return None
-    during_freeze = value.get("allowed_during_freeze", False)
-    if not isinstance(during_freeze, bool):
-        raise _fail(f"{path}.allowed_during_freeze", f"must be true or false, got {during_freeze!r}")
-    return EmergencyRule(
-        roles=_roles(value["roles"], f"{path}.roles"),
-        max_window_hours=_integer(value.get("max_window_hours", DEFAULT_EMERGENCY_WINDOW_HOURS), f"{path}.max_window_hours", 1),
-        allowed_during_freeze=during_freeze,
-        ratify_within_working_days=_integer(
-            value.get("ratify_within_working_days", DEFAULT_RATIFY_WITHIN_WORKING_DAYS), f"{path}.ratify_within_working_days", 0
-        ),
+def _not_empty(what: str) -> Any:
+    def problem(value: Any) -> str | None:
+        return None if value else f"must {what}"
+
+    return problem
+
+
+def _roles_field(doc: str) -> Field:
+    return Field(
+        "mapping",
+        required=True,
+        doc=doc,
+        hint="a mapping of each role to its threshold",
+        key_pattern=_NAME.pattern,
+        key_hint=_NAME_HINT,
+        values=Field("int", minimum=1),
+        check=_not_empty("map at least one role to its threshold"),
     )
 
 
-def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
-    """Validate the policy; every error names its key path and the offending value."""
-    if not isinstance(raw, dict):
-        raise _fail(path, f"must be a mapping, got {type(raw).__name__}")
-    _unknown(raw, _TOP_KEYS, path)
-    for required in ("approvers", "classes"):
-        if required not in raw:
-            raise _fail(path, f"lacks {required}")
-    min_lead = _integer(raw.get("min_lead_working_days", DEFAULT_MIN_LEAD_WORKING_DAYS), f"{path}.min_lead_working_days", 0)
-    approvers = _approvers(raw["approvers"], f"{path}.approvers")
-    retired = _retired(raw.get("retired_keys"), f"{path}.retired_keys")
-    both = sorted(set(approvers) & set(retired))
-    if both:
-        raise _fail(f"{path}.retired_keys", f"keyid {both[0]} is both active and retired")
-    tz_name = raw.get("timezone", "UTC")
+def _roles_rules(section: dict[str, Any], path: str, issues: Issues) -> None:
+    if REQUESTER_ROLE in section["roles"]:
+        issues.add(join(join(path, "roles"), REQUESTER_ROLE), "the requester proves who asked; the role cannot approve", section["roles"][REQUESTER_ROLE])
+
+
+def _approver_rules(approver: dict[str, Any], path: str, issues: Issues) -> None:
+    """The key loads (a point of the curve, not small-order) and its id matches; the owner names one person unambiguously."""
     try:
-        timezone = ZoneInfo(tz_name) if isinstance(tz_name, str) else None
-    except (ZoneInfoNotFoundError, ValueError):
-        timezone = None
-    if timezone is None:
-        raise _fail(f"{path}.timezone", f"must be an IANA time zone like Asia/Shanghai, got {tz_name!r}")
-    window = _integer(raw.get("max_window_hours", DEFAULT_MAX_WINDOW_HOURS), f"{path}.max_window_hours", 1)
+        key_entry(approver, path, (), errors.POLICY_INVALID)
+    except errors.ApprovalError as exc:
+        _add_refusal(issues, path, exc)
+    try:
+        check_person_name(approver["owner"], f"{path}.owner", errors.POLICY_INVALID)
+    except errors.ApprovalError as exc:
+        _add_refusal(issues, f"{path}.owner", exc)
+
+
+def _policy_rules(policy: dict[str, Any], path: str, issues: Issues) -> None:
+    """Rules across sections: each key once, one spelling per person, no key both active and retired, freezes, host classes."""
+    keyids: set[str] = set()
     people: dict[str, str] = {}
-    for approver in approvers.values():
-        if people.setdefault(approver.person, approver.owner) != approver.owner:
-            raise _fail(f"{path}.approvers", f"owners {people[approver.person]!r} and {approver.owner!r} are one person; spell them the same")
-    classes = _classes(raw["classes"], f"{path}.classes", min_lead)
+    for index, approver in enumerate(policy["approvers"]):
+        if approver["keyid"] in keyids:
+            issues.add(f"{path}.approvers[{index}]", f"keyid {approver['keyid']} is listed twice")
+        keyids.add(approver["keyid"])
+        owner = approver["owner"]
+        if people.setdefault(identity_key(owner), owner) != owner:
+            issues.add(f"{path}.approvers", f"owners {people[identity_key(owner)]!r} and {owner!r} are one person; spell them the same")
+    for retired in policy["retired_keys"]:
+        if retired["keyid"] in keyids:
+            issues.add(f"{path}.retired_keys", f"keyid {retired['keyid']} is both active and retired")
+    try:
+        parse_freezes(policy.get("freezes"), f"{path}.freezes", policy["timezone"], policy["classes"])
+    except errors.ApprovalError as exc:
+        _add_refusal(issues, f"{path}.freezes", exc)
+    try:
+        parse_host_classes(policy.get("host_classes"), f"{path}.host_classes", policy["classes"])
+    except errors.ApprovalError as exc:
+        _add_refusal(issues, f"{path}.host_classes", exc)
+
+
+_NAME_HINT = "a name of letters, digits and ._@-"
+_DATES = Field("list", nullable=True, default=list, hint="a list of dates", item=Field("any", check=_date_problem, normalize=_as_date))
+_APPROVER = Schema(
+    {
+        "keyid": Field("str", required=True, doc="the key id keygen printed", pattern=_KEYID.pattern, hint="32 lowercase hex characters"),
+        "owner": Field("str", required=True, doc="the person who holds the key"),
+        "role": Field("str", required=True, doc="the role the owner approves as", pattern=_NAME.pattern, hint=_NAME_HINT),
+        "public_key": Field("str", required=True, doc="base64 of the raw 32 bytes, or PEM"),
+    },
+    checks=(_approver_rules,),
+)
+_RETIRED = Schema(
+    {
+        "keyid": Field("str", required=True, doc="the key id of the removed key", pattern=_KEYID.pattern, hint="32 lowercase hex characters"),
+        "owner": Field("str", nullable=True, default="?"),
+        "role": Field("str", nullable=True),
+        "retired_on": Field("any", nullable=True, check=_date_problem, normalize=_as_date),
+        "reason": Field("str", nullable=True, allow_empty=True, default=""),
+    }
+)
+_ROLLBACK = Schema(
+    {
+        "roles": _roles_field("the roles that approve a rollback to a release recorded good"),
+        # A shorter lead time must be written down; without it the class's lead time holds.
+        "min_lead_working_days": Field("int", minimum=0),
+    },
+    checks=(_roles_rules,),
+)
+_CLASS = Schema(
+    {
+        "roles": _roles_field("map at least one role to its threshold"),
+        # Without it, the policy's min_lead_working_days.
+        "min_lead_working_days": Field("int", minimum=0),
+        "description": Field("str", nullable=True, allow_empty=True),
+        "rollback": Field("mapping", nullable=True, schema=_ROLLBACK, hint="a mapping with roles and min_lead_working_days"),
+        "readiness": Field("any", default=READINESS_REQUIRED, check=_readiness_problem),
+    },
+    checks=(_roles_rules,),
+)
+_EMERGENCY = Schema(
+    {
+        "roles": _roles_field("the roles that approve an emergency change (e.g. it_head and ops_director)"),
+        "max_window_hours": Field("int", minimum=1, default=DEFAULT_EMERGENCY_WINDOW_HOURS),
+        "allowed_during_freeze": Field("bool", default=False),
+        "ratify_within_working_days": Field("int", minimum=0, default=DEFAULT_RATIFY_WITHIN_WORKING_DAYS),
+        "description": Field("str", nullable=True, allow_empty=True),
+    },
+    checks=(_roles_rules,),
+)
+_POLICY = Schema(
+    {
+        "approvers": Field(
+            "list",
+            required=True,
+            doc="a non-empty list of approver keys",
+            min_items=1,
+            hint="a non-empty list of approver keys",
+            item=Field("mapping", schema=_APPROVER, hint="a mapping with keyid, owner, role, public_key"),
+        ),
+        "change_document": Field("any", choices=("required", "optional"), default="required"),
+        "host_grace_hours": Field("int", minimum=0, default=DEFAULT_HOST_GRACE_HOURS),
+        "retired_keys": Field("list", nullable=True, default=list, item=Field("mapping", schema=_RETIRED, hint="a mapping with at least keyid")),
+        "classes": Field(
+            "mapping",
+            required=True,
+            doc="map each system class to {roles: {role: threshold}}",
+            hint="a mapping of each system class to {roles: {role: threshold}}",
+            key_pattern=_NAME.pattern,
+            key_hint=_NAME_HINT,
+            values=Field("mapping", schema=_CLASS, hint="a mapping with roles"),
+            check=_not_empty("map each system class to {roles: {role: threshold}}"),
+        ),
+        "min_lead_working_days": Field("int", minimum=0, default=DEFAULT_MIN_LEAD_WORKING_DAYS),
+        "holidays": _DATES,
+        "working_weekends": _DATES,
+        # Always present: parse_policy writes the default UTC in, so it is checked (installed) like any other zone.
+        "timezone": Field("str", hint="an IANA time zone like Asia/Shanghai", check=_zone_problem, normalize=ZoneInfo),
+        "max_window_hours": Field("int", minimum=1, default=DEFAULT_MAX_WINDOW_HOURS),
+        "clock_leeway_seconds": Field("int", minimum=0, default=DEFAULT_CLOCK_LEEWAY_SECONDS),
+        # Bounded: a slack of years would make the rule meaningless (and overflow date arithmetic).
+        "plan_filed_slack_hours": Field("int", minimum=0, maximum=MAX_PLAN_FILED_SLACK_HOURS, default=DEFAULT_PLAN_FILED_SLACK_HOURS),
+        # Each freeze and host class is checked by freezes.py and host_classes.py (_policy_rules).
+        "freezes": Field("list", nullable=True, hint="a list of freezes"),
+        "emergency": Field("mapping", nullable=True, schema=_EMERGENCY, hint="a mapping with roles"),
+        "host_classes": Field("list", nullable=True, min_items=1, hint="a non-empty list of {hosts: [patterns], class: <class>}"),
+    },
+    checks=(_policy_rules,),
+)
+
+
+def _system_class(name: str, spec: dict[str, Any], default_lead: int) -> SystemClass:
+    lead = spec.get("min_lead_working_days", default_lead)
+    rollback = spec.get("rollback")
+    rule = None if rollback is None else RollbackRule(rollback["roles"], rollback.get("min_lead_working_days", lead))
+    return SystemClass(name, spec["roles"], lead, rule, spec["readiness"])
+
+
+def _emergency(spec: dict[str, Any] | None) -> EmergencyRule | None:
+    if spec is None:
+        return None
+    return EmergencyRule(spec["roles"], spec["max_window_hours"], spec["allowed_during_freeze"], spec["ratify_within_working_days"])
+
+
+def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
+    """Validate the policy; one ``POLICY_INVALID`` lists every error, each with its key path and the offending value."""
+    body = {"timezone": "UTC", **raw} if isinstance(raw, Mapping) and "timezone" not in raw else raw
+    policy, issues = collect(_POLICY, body, path)
+    if issues:
+        raise _invalid(issues)
+    approvers: dict[str, Approver] = {}
+    for index, item in enumerate(policy["approvers"]):
+        keyid, public_key = key_entry(item, f"{path}.approvers[{index}]", approvers, errors.POLICY_INVALID)
+        approvers[keyid] = Approver(keyid, item["owner"], item["role"], public_key)
+    retired = {item["keyid"]: RetiredKey(item["keyid"], item["owner"], item.get("retired_on"), item["reason"]) for item in policy["retired_keys"]}
+    min_lead = policy["min_lead_working_days"]
+    classes = {name: _system_class(name, spec, min_lead) for name, spec in policy["classes"].items()}
+    timezone = policy["timezone"]
     return Policy(
         approvers=approvers,
         retired_keys=retired,
         classes=classes,
-        holidays=_dates(raw.get("holidays"), f"{path}.holidays"),
-        working_weekends=_dates(raw.get("working_weekends"), f"{path}.working_weekends"),
+        holidays=frozenset(policy["holidays"]),
+        working_weekends=frozenset(policy["working_weekends"]),
         timezone=timezone,
-        max_window_hours=float(window),
-        clock_leeway_seconds=_integer(raw.get("clock_leeway_seconds", DEFAULT_CLOCK_LEEWAY_SECONDS), f"{path}.clock_leeway_seconds", 0),
-        plan_filed_slack_hours=_slack_hours(raw.get("plan_filed_slack_hours", DEFAULT_PLAN_FILED_SLACK_HOURS), f"{path}.plan_filed_slack_hours"),
+        max_window_hours=float(policy["max_window_hours"]),
+        clock_leeway_seconds=policy["clock_leeway_seconds"],
+        plan_filed_slack_hours=policy["plan_filed_slack_hours"],
         ledger_dir=ledger_dir,
         min_lead_working_days=min_lead,
-        freezes=parse_freezes(raw.get("freezes"), f"{path}.freezes", timezone, classes),
-        emergency=_emergency(raw.get("emergency"), f"{path}.emergency"),
-        host_classes=parse_host_classes(raw.get("host_classes"), f"{path}.host_classes", classes),
-        change_document=_choice(raw.get("change_document", "required"), f"{path}.change_document", ("required", "optional")),
-        host_grace_hours=_integer(raw.get("host_grace_hours", DEFAULT_HOST_GRACE_HOURS), f"{path}.host_grace_hours", 0),
+        freezes=parse_freezes(policy.get("freezes"), f"{path}.freezes", timezone, classes),
+        emergency=_emergency(policy.get("emergency")),
+        host_classes=parse_host_classes(policy.get("host_classes"), f"{path}.host_classes", classes),
+        change_document=policy["change_document"],
+        host_grace_hours=policy["host_grace_hours"],
         source=raw,
     )
 
@@ -397,7 +420,9 @@ def load_policy_document(data: bytes, root: TrustRoot, now: datetime, source: st
             f"{what} is signed by {len(people)} policy administrators of trust root version {root.version}, which needs {root.threshold}: "
             "only a policy the administrators signed is used",
         )
-    version = _integer(signed.get("version"), f"{what}.version", 1)
+    version, found = collect(Field("int", minimum=1), signed.get("version"), f"{what}.version")
+    if found:
+        raise _invalid(found)
     expires = parse_timestamp(signed.get("expires"), f"{what}.expires", errors.POLICY_INVALID)
     if expires <= now:
         raise errors.ApprovalError(errors.POLICY_EXPIRED, f"{what} version {version} expired at {signed['expires']}: the administrators sign a new version")

@@ -111,6 +111,8 @@ class Field:
     check: Callable[[Any], str | None] | None = None
     # Turns a valid value into its normalised form (a date into ISO text, a mode into an integer).
     normalize: Callable[[Any], Any] | None = None
+    # This key holding null counts as absent (``holidays:`` with nothing after it), whatever the schema's none_is_missing.
+    nullable: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
@@ -240,7 +242,7 @@ def _check_schema(schema: Schema, value: Mapping, path: str, issues: Issues) -> 
     result: dict = {key: item for key, item in value.items() if key not in schema.fields} if schema.allow_unknown else {}
     for key, spec in schema.fields.items():
         item = value.get(key, MISSING)
-        if item is None and schema.none_is_missing:
+        if item is None and (schema.none_is_missing or spec.nullable):
             item = MISSING
         if item is not MISSING:
             checked = _check_field(spec, item, join(path, key), issues)

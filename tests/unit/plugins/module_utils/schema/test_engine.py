@@ -117,6 +117,9 @@ def test_none_counts_as_absent_only_when_the_schema_says_so() -> None:
     strict = Schema({"retries": Field("int", default=10)})
     assert _messages(strict, {"retries": None}) == ["retries: must be an integer (got None)"]
     assert validate(Schema(strict.fields, none_is_missing=True), {"retries": None}) == {"retries": 10}
+    one = Schema({"retries": Field("int", default=10), "holidays": Field("list", nullable=True, default=list)})
+    assert validate(one, {"holidays": None}) == {"retries": 10, "holidays": []}
+    assert _messages(one, {"retries": None, "holidays": None}) == ["retries: must be an integer (got None)"]
 
 
 def test_unknown_keys_are_errors_unless_allowed() -> None:

@@ -115,13 +115,13 @@ def test_a_freeze_stops_an_emergency_unless_the_policy_allows_it(kit: ApprovalKi
 @pytest.mark.parametrize(
     ("emergency", "fragment"),
     [
-        ({"max_window_hours": 4}, "policy.emergency: lacks roles"),
+        ({"max_window_hours": 4}, "policy.emergency.roles: is required"),
         ({"roles": {}}, "policy.emergency.roles: must map at least one role"),
         ({"roles": {"requester": 1}}, "policy.emergency.roles.requester"),
-        ({**EMERGENCY, "allowed_during_freeze": "yes"}, "policy.emergency.allowed_during_freeze: must be true or false, got 'yes'"),
-        ({**EMERGENCY, "ratify_within_working_days": -1}, "policy.emergency.ratify_within_working_days: must be an integer >= 0, got -1"),
-        ({**EMERGENCY, "max_window_hours": "4"}, "policy.emergency.max_window_hours: must be an integer >= 1, got '4'"),
-        ({**EMERGENCY, "roles_needed": 2}, "policy.emergency: unknown keys roles_needed"),
+        ({**EMERGENCY, "allowed_during_freeze": "yes"}, "policy.emergency.allowed_during_freeze: must be true or false (got 'yes')"),
+        ({**EMERGENCY, "ratify_within_working_days": -1}, "policy.emergency.ratify_within_working_days: must be an integer >= 0 (got -1)"),
+        ({**EMERGENCY, "max_window_hours": "4"}, "policy.emergency.max_window_hours: must be an integer >= 1 (got '4')"),
+        ({**EMERGENCY, "roles_needed": 2}, "policy.emergency.roles_needed: unknown key"),
     ],
 )
 def test_policy_emergency_section_errors_name_the_field(kit: ApprovalKit, emergency: dict[str, Any], fragment: str) -> None:

@@ -26,8 +26,8 @@ def _mutated(change: Any) -> dict[str, Any]:
 
 POLICY_ERRORS = [
     ("empty_approvers", lambda r: r.update(approvers=[]), "policy.approvers: must be a non-empty list"),
-    ("typo_top_key", lambda r: r.update(min_lead_workdays=3), "policy: unknown keys min_lead_workdays"),
-    ("missing_classes", lambda r: r.pop("classes"), "policy: lacks classes"),
+    ("typo_top_key", lambda r: r.update(min_lead_workdays=3), "policy.min_lead_workdays: unknown key (allowed: approvers, change_document, classes,"),
+    ("missing_classes", lambda r: r.pop("classes"), "policy.classes: is required"),
     (
         "bad_public_key",
         lambda r: r["approvers"][2].update(public_key="bm90IGEga2V5"),
@@ -38,18 +38,18 @@ POLICY_ERRORS = [
         lambda r: r["approvers"][1].update(keyid="0" * 32),
         "policy.approvers[1].keyid: '00000000000000000000000000000000' does not match",
     ),
-    ("approver_lacks_role", lambda r: r["approvers"][0].pop("role"), "policy.approvers[0]: lacks role"),
+    ("approver_lacks_role", lambda r: r["approvers"][0].pop("role"), "policy.approvers[0].role: is required"),
     ("duplicate_key", lambda r: r["approvers"].append(dict(r["approvers"][0])), "policy.approvers[6]: keyid"),
     (
         "zero_threshold",
         lambda r: r["classes"]["core_business"]["roles"].update(it_head=0),
-        "policy.classes.core_business.roles.it_head: must be an integer >= 1, got 0",
+        "policy.classes.core_business.roles.it_head: must be an integer >= 1 (got 0)",
     ),
-    ("class_without_roles", lambda r: r["classes"].update(web={}), "policy.classes.web.roles: must map at least one role"),
-    ("bad_holiday", lambda r: r.update(holidays=["2025-13-01"]), "policy.holidays[0]: must be a date YYYY-MM-DD, got '2025-13-01'"),
-    ("negative_lead", lambda r: r.update(min_lead_working_days=-1), "policy.min_lead_working_days: must be an integer >= 0, got -1"),
+    ("class_without_roles", lambda r: r["classes"].update(web={}), "policy.classes.web.roles: is required (map at least one role to its threshold)"),
+    ("bad_holiday", lambda r: r.update(holidays=["2025-13-01"]), "policy.holidays[0]: must be a date YYYY-MM-DD (got '2025-13-01')"),
+    ("negative_lead", lambda r: r.update(min_lead_working_days=-1), "policy.min_lead_working_days: must be an integer >= 0 (got -1)"),
     ("bad_timezone", lambda r: r.update(timezone="Mars/Olympus"), "policy.timezone: must be an IANA time zone"),
-    ("zero_window", lambda r: r.update(max_window_hours=0), "policy.max_window_hours: must be an integer >= 1, got 0"),
+    ("zero_window", lambda r: r.update(max_window_hours=0), "policy.max_window_hours: must be an integer >= 1 (got 0)"),
 ]
 
 
@@ -108,3 +108,36 @@ def test_canonical_json_is_one_byte_string_per_value() -> None:
     with pytest.raises(ValueError, match=r"\$.v: floats are not allowed"):
         canonical_json({"v": 1.5})
     assert approval_signature_payload({"a": 1}, "2025-03-07T12:00:00Z") == SIGNATURE_DOMAIN + b'{"claims":{"a":1},"signed_at":"2025-03-07T12:00:00Z"}'
+
+
+def test_every_policy_error_is_reported_at_once_with_its_key_path() -> None:
+    def three_errors(raw: dict[str, Any]) -> None:
+        raw["classes"]["core_business"]["roles"]["it_head"] = 0
+        raw.update(holidays=["2025-13-01"], max_window_hours="30")
+
+    with pytest.raises(errors.ApprovalError) as caught:
+        parse_policy(_mutated(three_errors), "/ledger")
+    assert caught.value.code == errors.POLICY_INVALID
+    assert caught.value.message.splitlines() == [
+        "policy.classes.core_business.roles.it_head: must be an integer >= 1 (got 0)",
+        "policy.holidays[0]: must be a date YYYY-MM-DD (got '2025-13-01')",
+        "policy.max_window_hours: must be an integer >= 1 (got '30')",
+    ]
+
+
+@pytest.mark.parametrize("value", ["30", True, 30.0, None])
+def test_an_integer_is_never_text_a_bool_a_float_or_null(value: Any) -> None:
+    with pytest.raises(errors.ApprovalError) as caught:
+        parse_policy(_mutated(lambda r: r.update(clock_leeway_seconds=value)), "/ledger")
+    assert caught.value.code == errors.POLICY_INVALID
+    assert caught.value.message == f"policy.clock_leeway_seconds: must be an integer >= 0 (got {value!r})"
+
+
+def test_optional_sections_may_be_null_and_nothing_else_may() -> None:
+    raw = _mutated(lambda r: r.update(retired_keys=None, holidays=None, working_weekends=None, freezes=None, emergency=None, host_classes=None))
+    policy = parse_policy(raw, "/ledger")
+    assert (policy.retired_keys, policy.holidays, policy.freezes, policy.emergency, policy.host_classes) == ({}, frozenset(), (), None, ())
+    for key in ("timezone", "change_document", "min_lead_working_days", "approvers", "classes"):
+        with pytest.raises(errors.ApprovalError) as caught:
+            parse_policy(_mutated(lambda r, key=key: r.update({key: None})), "/ledger")
+        assert caught.value.message.startswith(f"policy.{key}: must be"), caught.value.message

@@ -68,10 +68,10 @@ def test_the_rollback_rule_keeps_the_class_lead_time_unless_it_names_a_shorter_o
 @pytest.mark.parametrize(
     ("rollback", "fragment"),
     [
-        ({"min_lead_working_days": 0}, "policy.classes.core_business.rollback: lacks roles"),
-        ({"roles": {"ops_director": 0}}, "policy.classes.core_business.rollback.roles.ops_director: must be an integer >= 1, got 0"),
-        ({"roles": {"ops_director": 1}, "min_lead_working_days": "0"}, "rollback.min_lead_working_days: must be an integer >= 0, got '0'"),
-        ({"roles": {"ops_director": 1}, "lead": 0}, "policy.classes.core_business.rollback: unknown keys lead"),
+        ({"min_lead_working_days": 0}, "policy.classes.core_business.rollback.roles: is required"),
+        ({"roles": {"ops_director": 0}}, "policy.classes.core_business.rollback.roles.ops_director: must be an integer >= 1 (got 0)"),
+        ({"roles": {"ops_director": 1}, "min_lead_working_days": "0"}, "rollback.min_lead_working_days: must be an integer >= 0 (got '0')"),
+        ({"roles": {"ops_director": 1}, "lead": 0}, "policy.classes.core_business.rollback.lead: unknown key"),
         ("fast", "policy.classes.core_business.rollback: must be a mapping"),
     ],
 )

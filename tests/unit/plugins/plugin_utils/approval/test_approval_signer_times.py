@@ -307,4 +307,4 @@ def test_plan_filed_slack_hours_must_be_a_bounded_integer(value: object) -> None
     with pytest.raises(errors.ApprovalError) as caught:
         parse_policy(raw, "/ledger")
     assert caught.value.code == errors.POLICY_INVALID
-    assert caught.value.message == f"policy.plan_filed_slack_hours: must be an integer from 0 to 8784 (hours), got {value!r}"
+    assert caught.value.message == f"policy.plan_filed_slack_hours: must be an integer from 0 to 8784 (got {value!r})"
