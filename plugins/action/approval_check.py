@@ -12,9 +12,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import ACTIONS
-from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
-from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import run_scope
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import require_receipt
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.host_approval import ApprovalRefused, require_host_approval
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "action": {"type": "str", "required": True, "choices": list(ACTIONS)},
@@ -39,36 +37,20 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         host = str(task_vars.get("inventory_hostname", ""))
-        token: str | None = None
+        scope = {key: args[key] for key in ("action", "app", "version", "artifact_sha256", "env", "system", "system_class")}
         try:
-            policy = policy_from_inputs(task_vars, self._templar.template)
-            token = token_from_inputs(args, task_vars, self._templar.template)
-            scope = run_scope(
-                args["action"],
-                args["app"],
-                args["version"],
-                args["artifact_sha256"],
-                args["env"],
-                hosts=[host],
-                system=args["system"],
-                system_class=args["system_class"],
-            )
-            approval = require_receipt(token, policy, scope, host, check_mode=bool(self._task.check_mode))
-        except errors.ApprovalError as exc:
-            result.update(failed=True, changed=False, approval_error=exc.code, msg=f"approval check refused {host} [{exc.code}]: {exc.message}")
+            # The same check the release steps make, in one place (plugin_utils/approval_run/host_approval.py).
+            approval = require_host_approval(scope, host, task_vars, self._templar.template, check_mode=bool(self._task.check_mode), token_args=args)
+        except ApprovalRefused as exc:
+            result.update(failed=True, changed=False, approval_error=exc.code, msg=str(exc))
             return result
         except errors.MissingLibraryError as exc:
             raise AnsibleActionFail(exc.message) from None
-        except Exception as exc:
-            # Anything unexpected must not leak the token either.
-            message = redact(f"approval check error: {type(exc).__name__}: {exc}", token)
-            result.update(failed=True, changed=False, approval_error="APPROVAL_INTERNAL_ERROR", msg=message)
-            return result
         result.update(
             changed=False,
-            token_id=approval.token_id,
-            token_sha256=approval.digest,
-            change_id=approval.claims.change_id,
-            msg=f"{host} is covered by approval {approval.token_id} (change {approval.claims.change_id}) verified in this run",
+            token_id=approval["token_id"],
+            token_sha256=approval["token_sha256"],
+            change_id=approval["change_id"],
+            msg=f"{host} is covered by approval {approval['token_id']} (change {approval['change_id']}) verified in this run",
         )
         return result

@@ -9,9 +9,9 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import ApprovalError
+from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import ApprovalError, MissingLibraryError
 from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import load_trust_root
-from ansible_collections.opsgate.release.plugins.plugin_utils.release_actions.approval_receipt import ApprovalRefused, require_host_approval
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.host_approval import ApprovalRefused, require_host_approval
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.batches import batches_fingerprint, plan_batches
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.failure_budget import allowed_failures
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.plan import ROLLOUT_VAR, RolloutPlanError, validate_rollout
@@ -54,6 +54,9 @@ class ActionModule(ActionBase):
                 token_id = self._receipt_token_id(args["approval"], batches[0].hosts[0], task_vars)
             except ApprovalRefused as exc:
                 result.update(failed=True, changed=False, approval_error=exc.code, msg=str(exc))
+                return result
+            except MissingLibraryError as exc:
+                result.update(failed=True, changed=False, msg=exc.message)
                 return result
         if not token_id:
             result.update(failed=True, changed=False, msg="rollout_plan needs token_id or approval (the run's approval scope)")

@@ -11,9 +11,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.host_check import refuse_outside_rollback
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.host_approval import ApprovalRefused, require_host_approval
 from ansible_collections.opsgate.release.plugins.plugin_utils.operator_identity import operator_identity
-
-from .approval_receipt import ApprovalRefused, require_host_approval
 
 # Inputs only the action plugin fills in: what the host verifies itself. A task that sets them is refused.
 HOST_CHECK_ARGUMENTS = ("host_token", "host_policy", "host_change")
@@ -91,6 +90,10 @@ class HostChangeAction(ActionBase):
             approval = self._approve(task_vars)
         except ApprovalRefused as exc:
             result.update(failed=True, changed=False, approval_error=exc.code, msg=str(exc))
+            return result
+        except errors.MissingLibraryError as exc:
+            # Fails closed like a refusal, naming the package to install.
+            result.update(failed=True, changed=False, approval_error="APPROVAL_INTERNAL_ERROR", msg=exc.message)
             return result
         try:
             module_args = self._module_args(approval)

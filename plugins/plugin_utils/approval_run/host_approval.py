@@ -17,7 +17,8 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.change_do
 from ansible_collections.opsgate.release.plugins.module_utils.approval.host_check import arguments_to_compare
 from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import run_scope
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import require_receipt
+
+from .receipt import require_receipt
 
 SCOPE_KEYS = ("action", "app", "version", "artifact_sha256", "env", "system", "system_class")
 
@@ -37,6 +38,7 @@ def require_host_approval(
     step: str = "",
     arguments: Mapping[str, Any] | None = None,
     change: Any = None,
+    token_args: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``{token_id, token_sha256, change_id, action, host_check}`` of the verified token when the gate passed in this run for ``host``.
 
@@ -49,7 +51,8 @@ def require_host_approval(
     token: str | None = None
     try:
         policy = policy_from_inputs(task_vars, template)
-        token = token_from_inputs({}, task_vars, template)
+        # A task may name the token itself (approval_check's token / token_file); the release steps take the run's.
+        token = token_from_inputs(dict(token_args or {}), task_vars, template)
         run = run_scope(
             scope.get("action"),
             scope.get("app"),
@@ -72,6 +75,8 @@ def require_host_approval(
             host_check = {"host_token": token, "host_policy": policy.document.decode("utf-8"), "host_change": document}
     except errors.ApprovalError as exc:
         raise ApprovalRefused(exc.code, f"approval check refused {host} [{exc.code}]: {exc.message}") from None
+    except errors.MissingLibraryError:
+        raise  # names the package to install; the callers turn it into a failed task
     except Exception as exc:  # never let an unexpected error echo the token
         raise ApprovalRefused("APPROVAL_INTERNAL_ERROR", redact(f"approval check error on {host}: {type(exc).__name__}: {exc}", token)) from None
     return {
