@@ -16,7 +16,7 @@ description:
   - With O(gate) the rollout plan's rule applies (N consecutive good probes, at most F failed, within T seconds);
     without it the manifest's (the first good probe of C(health.retries)).
   - With O(sample) the module judges nothing and returns the JSON answers of a metrics URL, for an analysis step.
-  - Runs on the host with the standard library only; the condition C(health.jmespath) is the part of JMESPath a health
+  - Runs on the host and needs nothing installed there; the condition C(health.jmespath) is the part of JMESPath a health
     answer needs (key paths, literals, comparisons, V(!), V(&&), V(||)).
 author:
   - Opsgate Release Contributors (@opsgate)

@@ -6,20 +6,22 @@
 The deploy's check (the first good probe within ``retries``), the rollback's check of the release it
 went back to, and a rollout plan's gate (N consecutive good probes, at most F failed ones, within T
 seconds) are the same loop with other numbers. It runs on the host (the URL is usually the host's
-own loopback) with the standard library only, so it needs nothing installed there.
+own loopback) with Ansible's module_utils and the standard library, so it needs nothing installed there.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
-import ssl
 import subprocess
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import open_url
 
 from .health_condition import HealthConditionError, compile_condition, condition_holds, lookup_path
 
@@ -107,17 +109,15 @@ def check_spec(spec: ProbeSpec) -> list[str]:
 
 
 def _read_http(url: str, timeout: float, validate_certs: bool) -> tuple[int | None, bytes, str]:
-    context = None
-    if url.startswith("https://") and not validate_certs:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as answer:
+        answer = open_url(url, timeout=timeout, validate_certs=validate_certs, follow_redirects="safe")
+        try:
             return answer.status, answer.read(65536), ""
+        finally:
+            answer.close()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(65536), ""
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException, UrlConnectionError) as exc:
         return None, b"", f"no answer: {exc}"
 
 
