@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.host_approval import ApprovalRefused
 from ansible_collections.opsgate.release.plugins.plugin_utils.archive.operator_identity import current_operator
 from ansible_collections.opsgate.release.plugins.plugin_utils.operator_identity import operator_identity, real_user
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.host_approval import ApprovalRefused
 from ansible_collections.opsgate.release.plugins.plugin_utils.release_actions.host_change_action import HostChangeAction
 
 ME = pwd.getpwuid(os.getuid()).pw_name
