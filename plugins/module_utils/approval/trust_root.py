@@ -18,7 +18,7 @@ Nothing from the inventory, extra vars or the playbook is consulted.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import errors
@@ -38,7 +38,16 @@ POLICY_FILE_NAME = "policy.json"
 MIN_DOCUMENT_BYTES = 4096
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 _ROOT_KEYS = {"_type", "version", "admins", "threshold", "ledger_dir", "max_document_bytes"}
+# Optional: where the controllers keep their state (default: SQLite in ledger_dir) and the keys that sign the
+# operations archive. Pinned here, so neither a variable nor the environment can point a run at another store.
+_OPTIONAL_ROOT_KEYS = {"state_store", "archive_keys"}
 _ADMIN_KEYS = {"keyid", "owner", "public_key"}
+STORE_BACKENDS = ("sqlite", "postgresql")
+_STORE_KEYS = {
+    "sqlite": ({"backend"}, {"path"}),
+    "postgresql": ({"backend", "host", "dbname", "user"}, {"port", "sslmode"}),
+}
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,10 @@ class TrustRoot:
     max_document_bytes: int
     sha256: str
     path: str
+    # The backend and where it is, never a password (that comes with the run: docs/state-store.md).
+    state_store: dict[str, Any] = field(default_factory=lambda: {"backend": "sqlite"})
+    # keyid -> (controller name, public key) of the controllers that sign archive records.
+    archive_keys: dict[str, Admin] = field(default_factory=dict)
 
     @property
     def keys(self) -> dict[str, Ed25519PublicKey]:
@@ -84,6 +97,45 @@ def _admins(value: Any, path: str) -> dict[str, Admin]:
     return admins
 
 
+def _state_store(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or value.get("backend") not in STORE_BACKENDS:
+        got = value.get("backend") if isinstance(value, dict) else value
+        raise _fail(f"{path}.backend", f"must be one of {', '.join(STORE_BACKENDS)}, got {got!r}")
+    required, optional = _STORE_KEYS[value["backend"]]
+    unknown = sorted(set(value) - required - optional)
+    missing = sorted(required - set(value))
+    if unknown or missing:
+        raise _fail(path, f"unknown keys {unknown}, missing keys {missing} (a password never goes here)")
+    for key in sorted(set(value) - {"backend", "port"}):
+        text = value[key]
+        if not isinstance(text, str) or not text or len(text) > 255 or any(ord(char) < 33 for char in text):
+            raise _fail(f"{path}.{key}", f"must be a non-empty string without spaces or control characters, got {text!r}")
+    if "path" in value and not os.path.isabs(value["path"]):
+        raise _fail(f"{path}.path", f"must be an absolute file path, got {value['path']!r}")
+    port = value.get("port", 5432)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise _fail(f"{path}.port", f"must be an integer from 1 to 65535, got {port!r}")
+    if value.get("sslmode", "prefer") not in _SSLMODES:
+        raise _fail(f"{path}.sslmode", f"must be one of {', '.join(_SSLMODES)}, got {value['sslmode']!r}")
+    return dict(value)
+
+
+def _archive_keys(value: Any, path: str) -> dict[str, Admin]:
+    if not isinstance(value, list):
+        raise _fail(path, f"must be a list of controller signing keys, got {value!r:.80}")
+    keys: dict[str, Admin] = {}
+    for index, item in enumerate(value):
+        item_path = f"{path}[{index}]"
+        if not isinstance(item, dict) or set(item) != _ADMIN_KEYS:
+            raise _fail(item_path, f"must have exactly the keys {', '.join(sorted(_ADMIN_KEYS))}")
+        keyid, public_key = key_entry(item, item_path, keys, errors.TRUST_ROOT_INVALID)
+        owner = item["owner"]
+        if not isinstance(owner, str) or not owner or len(owner) > 255 or any(ord(char) < 32 for char in owner):
+            raise _fail(f"{item_path}.owner", f"must name the controller that holds the key, got {owner!r}")
+        keys[keyid] = Admin(keyid, owner, public_key)
+    return keys
+
+
 def people_who_signed(kind: str, document: SignedDocument, admins: dict[str, Admin]) -> set[str]:
     """Distinct people (owner identities) among ``admins`` whose signature over ``document`` verifies."""
     keys = {keyid: admin.public_key for keyid, admin in admins.items()}
@@ -96,7 +148,7 @@ def parse_root(document: SignedDocument, path: str, check_signatures: bool = Tru
     where = "trust root"
     if signed.get("_type") != ROOT_TYPE:
         raise _fail(f"{where}._type", f"must be {ROOT_TYPE!r}, got {signed.get('_type')!r}")
-    unknown = sorted(set(signed) - _ROOT_KEYS)
+    unknown = sorted(set(signed) - _ROOT_KEYS - _OPTIONAL_ROOT_KEYS)
     missing = sorted(_ROOT_KEYS - set(signed))
     if unknown or missing:
         raise _fail(where, f"unknown keys {unknown}, missing keys {missing}")
@@ -120,7 +172,9 @@ def parse_root(document: SignedDocument, path: str, check_signatures: bool = Tru
             errors.TRUST_ROOT_INVALID,
             f"trust root {path} version {version} carries valid signatures of {len(signers)} of its administrators, its threshold is {threshold}",
         )
-    return TrustRoot(version, admins, threshold, os.path.normpath(ledger_dir), limit, document.sha256, path)
+    state_store = _state_store(signed["state_store"], f"{where}.state_store") if "state_store" in signed else {"backend": "sqlite"}
+    archive_keys = _archive_keys(signed["archive_keys"], f"{where}.archive_keys") if "archive_keys" in signed else {}
+    return TrustRoot(version, admins, threshold, os.path.normpath(ledger_dir), limit, document.sha256, path, state_store, archive_keys)
 
 
 def trust_root_path(explicit: str | None = None) -> str:
