@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
 from .schema import SCHEMA_VERSION, TABLES
-from .settings import StoreError, StoreSettings
+from .settings import StoreError, StoreSettings, store_settings
 
 # pg_advisory_xact_lock key: "opsgate" in ASCII, so it does not collide with another application's lock.
 ADVISORY_LOCK_KEY = 0x6F707367617465
@@ -220,3 +220,8 @@ class _SqliteConnection:
 
     def close(self) -> None:
         self._connection.close()
+
+
+def pinned_store(root: Any, environ: Mapping[str, str] | None = None) -> Store:
+    """The store the pinned trust root names (``root.state_store``, default SQLite in ``root.ledger_dir``)."""
+    return open_store(store_settings(root.state_store, root.ledger_dir, environ))
