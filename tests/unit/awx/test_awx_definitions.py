@@ -63,3 +63,26 @@ def test_rollback_survey_variable_is_a_rollback_role_option() -> None:
     options = set(specs["argument_specs"]["main"]["options"])
     role_vars = [q["variable"] for q in survey["spec"] if q["variable"].startswith("rollback_")]
     assert role_vars and set(role_vars) <= options
+
+
+def test_state_store_credential_injects_secrets_into_the_environment_only() -> None:
+    """The DSN (with its password) and the signing key reach the job as environment and file, never as extra vars."""
+    from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import DSN_ENV
+
+    credential_type = yaml.safe_load((AWX / "credential_types/opsgate_state_store.yml").read_text())
+    fields = {f["id"]: f for f in credential_type["inputs"]["fields"]}
+    assert fields["dsn"]["secret"] is True
+    assert fields["signing_key"]["secret"] is True
+    injectors = credential_type["injectors"]
+    assert "extra_vars" not in injectors
+    assert injectors["env"][DSN_ENV] == "{{ dsn }}"
+    assert injectors["env"]["OPSGATE_ARCHIVE_SIGNING_KEY"] == "{{ tower.filename.signing_key }}"
+    assert injectors["file"]["template.signing_key"] == "{{ signing_key }}"
+
+
+def test_configure_awx_creates_every_credential_type_and_attaches_the_store_credential() -> None:
+    play = yaml.safe_load((AWX / "configure_awx.yml").read_text())[0]
+    types_task = next(task for task in play["tasks"] if "awx.awx.credential_type" in task)
+    assert sorted(types_task["loop"]) == sorted(path.name for path in (AWX / "credential_types").glob("*.yml"))
+    templates_task = next(task for task in play["tasks"] if "awx.awx.job_template" in task)
+    assert "opsgate_awx_state_store_credential" in templates_task["awx.awx.job_template"]["credentials"]
