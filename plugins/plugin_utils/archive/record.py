@@ -83,14 +83,22 @@ class HostEntry:
     rolled_back: bool = False
     failed_gate: dict[str, Any] | None = None
     failed_task: dict[str, Any] | None = None
+    # A release step (stage, switch, commit, revert) ran on the host, whatever its outcome.
+    touched: bool = False
 
     def as_dict(self) -> dict[str, Any]:
+        release_after, version_after = self.release_after, self.version_after
+        if not self.touched and release_after is None and version_after is None:
+            # No release step ran here: the host runs after the run what it ran before (a host an aborted or
+            # refused run never reached). A host whose step failed halfway keeps "unknown" (None).
+            release_after, version_after = self.release_before, self.version_before
         return {
             "result": self.result,
+            "touched": self.touched,
             "version_before": self.version_before,
-            "version_after": self.version_after,
+            "version_after": version_after,
             "release_before": self.release_before,
-            "release_after": self.release_after,
+            "release_after": release_after,
             "rolled_back": self.rolled_back,
             "failed_gate": self.failed_gate,
             "failed_task": self.failed_task,
@@ -178,6 +186,8 @@ class RunRecorder:
         if _SEVERITY.get(outcome, 0) > _SEVERITY[entry.result]:
             entry.result = outcome
         action = short_action(event.action)
+        if action in _RELEASE_STEPS and event.outcome != SKIPPED:
+            entry.touched = True
         handler = _HANDLERS.get(action)
         if handler is not None and event.outcome in (OK, CHANGED):
             handler(self, entry, event)
@@ -375,6 +385,9 @@ def _release_revert(recorder: RunRecorder, entry: HostEntry, event: TaskEvent) -
         entry.release_after = _text(event.result.get("reverted_to"))
         entry.version_after = _text(event.result.get("reverted_to_version")) or (entry.version_before if entry.release_after else None)
 
+
+# The steps that change a host's release; a host none of them ran on is unchanged by the run.
+_RELEASE_STEPS = ("release_stage", "release_switch", "release_commit", "release_revert")
 
 _HANDLERS = {
     "approval_gate": _approval_gate,

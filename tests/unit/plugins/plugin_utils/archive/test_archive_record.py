@@ -164,3 +164,19 @@ def test_task_args_as_the_callback_passes_them() -> None:
     record = run.record()
     assert (record["app"], record["version"], record["release_id"]) == ("accounts-api", "2.0.0", rid)
     assert (record["hosts"]["web1"]["release_before"], record["hosts"]["web1"]["version_after"]) == ("old", "2.0.0")
+
+
+def test_a_host_no_release_step_reached_keeps_its_release_before_as_after() -> None:
+    """An aborted or refused run: every host has its release before and after, the unreached ones unchanged."""
+    run = recorder()
+    old = "1.0.0-CHG-2025-0001-aaaaaaaaaaaa"
+    for host in ("web1", "web2", "web3"):
+        run.task_result(event(host, "opsgate.release.release_info", "ok", {"current": old, "current_marker": {"version": "1.0.0"}}))
+    # web1 switched; web2's switch failed halfway (its state is unknown); web3 was never reached.
+    run.task_result(event("web1", "opsgate.release.release_switch", "changed", {**args("1.1.0", "1.1.0-CHG-2025-0042-abababababab"), "switched": True}))
+    run.task_result(event("web2", "opsgate.release.release_switch", "failed", {"msg": "restart failed"}))
+    hosts = run.record()["hosts"]
+    assert (hosts["web1"]["version_before"], hosts["web1"]["version_after"], hosts["web1"]["touched"]) == ("1.0.0", "1.1.0", True)
+    assert (hosts["web2"]["version_before"], hosts["web2"]["version_after"], hosts["web2"]["touched"]) == ("1.0.0", None, True)
+    assert (hosts["web3"]["release_before"], hosts["web3"]["release_after"]) == (old, old)
+    assert (hosts["web3"]["version_before"], hosts["web3"]["version_after"], hosts["web3"]["touched"]) == ("1.0.0", "1.0.0", False)
