@@ -3,7 +3,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Verify the approval token on the controller before any host is touched; consume it; leave a receipt for this run.
 
-With ``finish``, record instead that the run which consumed the token has ended, so it can never be resumed.
+With ``finish``, record instead that the run which consumed the token has ended, so it can never be resumed;
+with ``release``, that it stopped resumably (a gray release paused), so any controller may resume it.
+The ledger and the receipts live in the state store the pinned trust root names; a store that cannot be
+used refuses the run here, before any host (APPROVAL_STATE_STORE_ERROR).
 """
 
 from __future__ import annotations
@@ -21,12 +24,11 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval import er
 from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import canonical_json
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import change_digest, check_change_matches_claims
 from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import ACTIONS, KIND_EMERGENCY, format_timestamp, parse_timestamp, validate_claims
-from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import OUTCOMES, ConsumptionLedger
 from ansible_collections.opsgate.release.plugins.module_utils.approval.emergency import ratify_by
 from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import decode_token
 from ansible_collections.opsgate.release.plugins.module_utils.approval.freezes import freezes_at
 from ansible_collections.opsgate.release.plugins.module_utils.approval.identity import shown
-from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
+from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import redact, token_from_inputs
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import (
     RunScope,
     check_freeze_window,
@@ -44,6 +46,7 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.recei
     run_owner,
     write_receipt,
 )
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.token_ledger import OUTCOMES, TokenLedger, policy_and_ledger
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "action": {"type": "str", "required": True, "choices": list(ACTIONS)},
@@ -54,6 +57,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "run_id": {"type": "str"},
     "fingerprint": {"type": "str", "default": ""},
     "finish": {"type": "str", "choices": list(OUTCOMES)},
+    "release": {"type": "bool", "default": False},
     "check_freeze": {"type": "bool", "default": False},
     "change": {"type": "dict"},
     "change_inputs_var": {"type": "str"},
@@ -130,73 +134,24 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         token: str | None = None
+        check_mode = bool(self._task.check_mode)
         try:
             now = datetime.now(UTC)
-            policy = policy_from_inputs(task_vars, self._templar.template, now=now)
-            token = token_from_inputs(args, task_vars, self._templar.template)
-            check_mode = bool(self._task.check_mode)
-            if args["finish"]:
-                return self._finish(result, token, policy, args["finish"], check_mode, now)
-            if args["check_freeze"]:
-                return self._check_freeze(result, token, policy, now)
-            named = internal_extra_vars(load_extra_vars(self._loader))
-            if named:
-                raise errors.ApprovalError(
-                    errors.INTERNAL_VARIABLE_SET,
-                    f"{', '.join(named)} set by extra vars (-e): these are the roles' own working variables (what they computed "
-                    "from the inventory and the manifest), never inputs; remove them. Nothing was consumed",
-                )
-            # No variable decides the action, the hosts or the class: the role that includes the gate fixes the action,
-            # the play's hosts are the hosts, and the class is the one the signed policy gives them (verify_token).
-            scope = run_scope(
-                run_action(self._task, args["action"]),
-                args["app"],
-                args["version"],
-                args["artifact_sha256"],
-                args["env"],
-                hosts=play_hosts(task_vars),
-            )
-            identity = controller_identity()
-            run_id = args["run_id"] or f"ansible-playbook-{identity.label}"
-            ledger = ConsumptionLedger(policy.ledger_dir)
-            approval = verify_token(token, policy, now=now, scope=scope)
-            if approval.claims.change_sha256 or policy.change_document == "required":
-                # Before the token is consumed: a run whose change is not the signed one wastes nothing.
-                check_change_matches_claims(args["change"], approval.claims)
-                if args["change_inputs_var"]:
-                    # The document handed to the gate must also be what this run's step inputs give: a variable set over
-                    # the role's own (-e release_host_change_result=<the signed one>) is caught here, before the token is used.
-                    rebuilt = change_from_hostvars(task_vars, self._templar.template, args["change_inputs_var"], args["change"], args["change_rollout"])
-                    if change_digest(rebuilt) != change_digest(args["change"]):
-                        raise errors.ApprovalError(
-                            errors.CHANGE_MISMATCH,
-                            f"the step inputs of this run ({args['change_inputs_var']}) do not give the change document handed to the gate: "
-                            "a variable of the role was set from outside (extra vars, inventory); nothing was consumed",
-                        )
-            if ROLE_ACTIONS.get(_short_name(including_role(self._task))):
-                # A change role checks readiness before the gate; this process must have done so for every host.
-                require_readiness_receipt(policy.ledger_dir, identity, approval.digest, scope.hosts)
-            outcome = ledger.consume(
-                approval.token_id,
-                approval.digest,
-                approval.claims.change_id,
-                run_id,
-                now,
-                fingerprint=run_fingerprint(scope, args["fingerprint"]),
-                app=approval.claims.app,
-                env=approval.claims.env,
-                hosts=approval.claims.hosts,
-                owner=run_owner(identity),
-                record_it=not check_mode,
-                # A first use must not plan into a freeze; a resume only needs the freeze to be over (verify_token).
-                before_fresh=lambda: check_freeze_window(approval.claims, policy),
-                kind=approval.claims.kind,
-                incident_id=approval.claims.incident_id,
-            )
-            prune_receipts(policy.ledger_dir)
-            write_receipt(policy.ledger_dir, identity, approval, run_id, check_mode)
+            # The store first, before anything is verified: one that cannot be used stops the run here (fail closed).
+            with policy_and_ledger(task_vars, self._templar.template, now=now) as (policy, ledger):
+                token = token_from_inputs(args, task_vars, self._templar.template)
+                if args["finish"]:
+                    return self._finish(result, token, policy, ledger, args["finish"], check_mode, now)
+                if args["release"]:
+                    return self._release(result, token, policy, ledger, check_mode, now)
+                if args["check_freeze"]:
+                    return self._check_freeze(result, token, policy, ledger, now)
+                approval, outcome, run_id = self._pass_gate(args, task_vars, token, policy, ledger, check_mode, now)
         except errors.ApprovalError as exc:
-            result.update(failed=True, changed=False, approval_error=exc.code, msg=f"approval refused [{exc.code}]: {exc.message}")
+            message = exc.message
+            if exc.code == errors.STATE_STORE_ERROR and not (args["finish"] or args["release"] or args["check_freeze"]):
+                message += "; the gate stopped the run before any host was touched"
+            result.update(failed=True, changed=False, approval_error=exc.code, msg=f"approval refused [{exc.code}]: {message}")
             return result
         except errors.MissingLibraryError as exc:
             raise AnsibleActionFail(exc.message) from None
@@ -205,7 +160,70 @@ class ActionModule(ActionBase):
             message = redact(f"approval gate error: {type(exc).__name__}: {exc}", token)
             result.update(failed=True, changed=False, approval_error="APPROVAL_INTERNAL_ERROR", msg=message)
             return result
+        return self._passed(result, approval, outcome, run_id, policy, check_mode)
 
+    def _pass_gate(
+        self, args: dict[str, Any], task_vars: dict[str, Any], token: str, policy: Any, ledger: TokenLedger, check_mode: bool, now: datetime
+    ) -> tuple[Any, Any, str]:
+        named = internal_extra_vars(load_extra_vars(self._loader))
+        if named:
+            raise errors.ApprovalError(
+                errors.INTERNAL_VARIABLE_SET,
+                f"{', '.join(named)} set by extra vars (-e): these are the roles' own working variables (what they computed "
+                "from the inventory and the manifest), never inputs; remove them. Nothing was consumed",
+            )
+        # No variable decides the action, the hosts or the class: the role that includes the gate fixes the action,
+        # the play's hosts are the hosts, and the class is the one the signed policy gives them (verify_token).
+        scope = run_scope(
+            run_action(self._task, args["action"]),
+            args["app"],
+            args["version"],
+            args["artifact_sha256"],
+            args["env"],
+            hosts=play_hosts(task_vars),
+        )
+        identity = controller_identity()
+        run_id = args["run_id"] or f"ansible-playbook-{identity.label}"
+        approval = verify_token(token, policy, now=now, scope=scope)
+        if approval.claims.change_sha256 or policy.change_document == "required":
+            # Before the token is consumed: a run whose change is not the signed one wastes nothing.
+            check_change_matches_claims(args["change"], approval.claims)
+            if args["change_inputs_var"]:
+                # The document handed to the gate must also be what this run's step inputs give: a variable set over
+                # the role's own (-e release_host_change_result=<the signed one>) is caught here, before the token is used.
+                rebuilt = change_from_hostvars(task_vars, self._templar.template, args["change_inputs_var"], args["change"], args["change_rollout"])
+                if change_digest(rebuilt) != change_digest(args["change"]):
+                    raise errors.ApprovalError(
+                        errors.CHANGE_MISMATCH,
+                        f"the step inputs of this run ({args['change_inputs_var']}) do not give the change document handed to the gate: "
+                        "a variable of the role was set from outside (extra vars, inventory); nothing was consumed",
+                    )
+        if ROLE_ACTIONS.get(_short_name(including_role(self._task))):
+            # A change role checks readiness before the gate; this process must have done so for every host.
+            require_readiness_receipt(ledger.store, identity, approval.digest, scope.hosts)
+        outcome = ledger.consume(
+            approval.token_id,
+            approval.digest,
+            approval.claims.change_id,
+            run_id,
+            now,
+            fingerprint=run_fingerprint(scope, args["fingerprint"]),
+            app=approval.claims.app,
+            env=approval.claims.env,
+            hosts=approval.claims.hosts,
+            owner=run_owner(identity),
+            record_it=not check_mode,
+            # A first use must not plan into a freeze; a resume only needs the freeze to be over (verify_token).
+            before_fresh=lambda: check_freeze_window(approval.claims, policy),
+            kind=approval.claims.kind,
+            incident_id=approval.claims.incident_id,
+        )
+        prune_receipts(ledger.store, identity.controller)
+        write_receipt(ledger.store, identity, approval, run_id, check_mode)
+        return approval, outcome, run_id
+
+    @staticmethod
+    def _passed(result: dict[str, Any], approval: Any, outcome: Any, run_id: str, policy: Any, check_mode: bool) -> dict[str, Any]:
         summary = approval.summary()
         if check_mode:
             state = "verified in check mode, not consumed"
@@ -250,9 +268,9 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _check_freeze(result: dict[str, Any], token: str, policy: Any, now: datetime) -> dict[str, Any]:
+    def _check_freeze(result: dict[str, Any], token: str, policy: Any, ledger: TokenLedger, now: datetime) -> dict[str, Any]:
         """Between batches: is a freeze covering this run's change in force now, by the policy as signed now?"""
-        receipt = receipt_of_this_run(token, policy)
+        receipt = receipt_of_this_run(ledger.store, token, policy)
         claims = validate_claims(decode_token(token, policy.max_document_bytes).claims)
         frozen = freezes_at(policy.freezes, now, claims.system, claims.system_class) if freeze_applies(claims, policy) else ()
         result.update(
@@ -265,12 +283,33 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _finish(result: dict[str, Any], token: str, policy: Any, outcome: str, check_mode: bool, now: datetime) -> dict[str, Any]:
-        receipt = receipt_of_this_run(token, policy)
+    def _release(result: dict[str, Any], token: str, policy: Any, ledger: TokenLedger, check_mode: bool, now: datetime) -> dict[str, Any]:
+        """The run stops resumably (paused for an approval or a freeze): let go of the token so that any controller may resume it."""
+        identity = controller_identity()
+        receipt = receipt_of_this_run(ledger.store, token, policy, identity)
+        if check_mode or receipt.check_mode:
+            result.update(changed=False, token_id=receipt.token_id, msg=f"check mode: run {receipt.run_id} not released")
+            return result
+        ledger.release(receipt.token_id, receipt.run_id, now, owner=run_owner(identity))
+        result.update(
+            changed=False,
+            token_id=receipt.token_id,
+            run_id=receipt.run_id,
+            released=True,
+            msg=(
+                f"run {receipt.run_id} of approval {receipt.token_id} paused and released: it may resume on any controller of the store "
+                "with the same token, release and run id"
+            ),
+        )
+        return result
+
+    @staticmethod
+    def _finish(result: dict[str, Any], token: str, policy: Any, ledger: TokenLedger, outcome: str, check_mode: bool, now: datetime) -> dict[str, Any]:
+        receipt = receipt_of_this_run(ledger.store, token, policy)
         if check_mode or receipt.check_mode:
             result.update(changed=False, token_id=receipt.token_id, msg=f"check mode: run {receipt.run_id} not marked {outcome}")
             return result
-        ConsumptionLedger(policy.ledger_dir).finish(receipt.token_id, receipt.run_id, outcome, now)
+        ledger.finish(receipt.token_id, receipt.run_id, outcome, now)
         result.update(
             changed=False,
             token_id=receipt.token_id,

@@ -16,9 +16,10 @@ from ansible.utils.vars import load_extra_vars
 from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import token_digest
 from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import ApprovalError
 from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import MissingLibraryError as ApprovalMissingLibraryError
-from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import policy_from_inputs, token_from_inputs
+from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import token_from_inputs
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.readiness_policy import decision_from_inputs
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import controller_identity, write_readiness_receipt
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.token_ledger import policy_and_ledger
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.evaluation import evaluate_fleet
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.libraries import MissingLibraryError
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.readiness_gate import internal_extra_vars, readiness_record, refusal
@@ -41,11 +42,11 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 def _record_readiness(task_vars: dict[str, Any], template: Any, hosts: list[str], reason: str) -> None:
     """The receipt the approval gate requires: this process checked readiness for these hosts and this token."""
     try:
-        policy = policy_from_inputs(task_vars, template)
-        token = token_from_inputs({}, task_vars, template)
+        with policy_and_ledger(task_vars, template) as (_policy, ledger):
+            token = token_from_inputs({}, task_vars, template)
+            write_readiness_receipt(ledger.store, controller_identity(), token_digest(token), hosts, reason)
     except ApprovalError:
-        return  # no policy or token: the approval gate refuses the run and says why
-    write_readiness_receipt(policy.ledger_dir, controller_identity(), token_digest(token), hosts, reason)
+        return  # no policy, token or state store: the approval gate refuses the run and says why
 
 
 class ActionModule(ActionBase):

@@ -16,7 +16,7 @@ description:
   - Runs on the controller for each host. Succeeds only if M(opsgate.release.approval_gate) passed earlier in this same
     C(ansible-playbook) process for the same token and scope, and the host is in the approved host set.
   - Re-verifies the token's signatures and the policy rules (the window as of the gate's verification), then looks for the
-    receipt the gate wrote in the controller ledger directory, bound to this process (pid and start time).
+    receipt the gate wrote in the state store, bound to this controller and process (host name, pid and start time).
   - No variable can stand in for the receipt, so extra vars, C(--skip-tags) and C(--start-at-task) cannot bypass the gate;
     a receipt from an earlier run never matches.
   - Roles that change hosts put this task first; action plugins that change hosts call C(require_receipt) from

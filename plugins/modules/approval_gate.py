@@ -17,7 +17,7 @@ description:
     checked against the trust root pinned on the controller (C(/etc/opsgate/trust.json) or C(OPSGATE_TRUST_ROOT)), never a policy from variables,
     checks that it approves exactly this run (action, app, version, artifact digest, environment, host set after C(--limit)),
     that its C(system_class) is the class the signed policy's C(host_classes) give those hosts (the strictest of them),
-    records it as consumed in the controller ledger and leaves a receipt bound to this C(ansible-playbook) process.
+    records it as consumed in the token ledger and leaves a receipt bound to this C(ansible-playbook) process.
   - Checks, in order, each failing with its own stable code (see docs/approvals.md) - the token decodes; the claims are well formed;
     every signature is by a distinct, current approver key and verifies; no person signed twice; the requester did not sign;
     every role the system class needs reached its threshold; now is inside the window; no signature's own C(signed_at) is before
@@ -60,8 +60,10 @@ options:
     description:
       - Identifies this run in the consumption ledger. A rerun with the same run id may resume with the same token; any other use is refused.
       - Default is an id unique to this C(ansible-playbook) process, so a new run needs a new token.
-      - A resume also needs the same token, the same O(fingerprint), the first run's process gone, no O(finish) recorded for it and no later
-        change of the same app and environment on any of its hosts.
+      - A resume also needs the same token, the same O(fingerprint), no O(finish) recorded for it, no later change of the same app and
+        environment on any of its hosts, and a run that is not held - it was released (O(release), any controller may then resume it), or it
+        was held on this controller by a process that has ended. A run held by a live process, or by an unreleased one on another
+        controller, is refused naming that controller and pid.
     type: str
   fingerprint:
     description: The release (and, for a gray release, its batches) this run applies; a resume must give the same.
@@ -73,6 +75,13 @@ options:
         The token can then never be resumed.
     type: str
     choices: [succeeded, failed, rolled_back]
+  release:
+    description:
+      - Instead of verifying, record that the run which passed the gate in this C(ansible-playbook) process stopped resumably
+        (a gray release paused for an approval or a change freeze), so that any controller of the state store may resume it.
+        A finished run is never released.
+    type: bool
+    default: false
   check_freeze:
     description:
       - Instead of verifying, report whether a change freeze of the approval policy, as signed now, covers this run's change at this
@@ -97,7 +106,9 @@ notes:
   - The hosts are always the play's hosts after C(--limit) (C(ansible_play_hosts_all), which Ansible sets after the extra vars);
     there is no option to name other hosts, a system or a system class.
   - Run it once per play, before any task that touches a host (the role M(opsgate.release.approval_gate) does so with C(run_once) and C(any_errors_fatal)).
-  - The ledger and receipts live in the C(ledger_dir) of the pinned trust root on the controller.
+  - The token ledger and the receipts live in the state store the pinned trust root names (C(state_store)) - SQLite in its C(ledger_dir)
+    by default, or a PostgreSQL that several controllers share. A store that cannot be reached or written refuses the run before any host
+    is touched (C(APPROVAL_STATE_STORE_ERROR)).
   - The task never reports C(changed), since it changes no host; RV(consumed) and RV(resumed) say what it recorded.
 seealso:
   - module: opsgate.release.approval_check
@@ -192,6 +203,10 @@ consumed:
 resumed:
   description: Whether this run resumed a token it had consumed before.
   returned: success
+  type: bool
+released:
+  description: With O(release), that the run let go of its token for a resume on any controller.
+  returned: when O(release=true)
   type: bool
 approval_error:
   description: Stable code of the unmet condition, for example C(APPROVAL_EXPIRED).

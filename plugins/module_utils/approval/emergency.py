@@ -14,7 +14,7 @@ from .claims import format_timestamp, parse_timestamp
 from .working_days import is_working_day
 
 if TYPE_CHECKING:
-    from .consumption_ledger import Consumption
+    from .ledger_records import Consumption
     from .policy import Policy
     from .verification import VerifiedApproval
 

@@ -5,7 +5,7 @@
 
 The policy is a signed document (signed_document.py) of kind ``policy``: the threshold of the
 pinned trust root's administrators must sign it, it carries a version that may only grow on a
-controller (consumption_ledger.py keeps the highest seen) and an expiry. Where the file comes
+controller (the token ledger in the state store keeps the highest seen) and an expiry. Where the file comes
 from does not matter; who signed it does.
 """
 

@@ -1,7 +1,12 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Where an action plugin finds the token and the policy. No Ansible import: the plugin passes its templar."""
+"""Where an action plugin finds the token, the pinned trust root and the signed policy. No Ansible import: the plugin passes its templar.
+
+The controller checks the policy's version against the newest one its ledger has seen (a replayed older policy
+is refused): that is the ledger's, on the state store, ``plugin_utils/approval_run/token_ledger.py``
+(``policy_and_ledger``), which every action plugin uses instead of calling :func:`pinned_root_and_policy` alone.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import errors
-from .consumption_ledger import ConsumptionLedger
 from .envelope import TOKEN_VAR, extract_token_text, token_text_from_bytes
 from .file_safety import check_file
 from .policy import POLICY_FILE_VAR, POLICY_VAR, Policy, load_policy_document
@@ -60,13 +64,13 @@ def token_from_inputs(args: Mapping[str, Any], task_vars: Mapping[str, Any], tem
     )
 
 
-def policy_from_inputs(
+def pinned_root_and_policy(
     task_vars: Mapping[str, Any],
     template: Callable[[Any], Any],
     now: datetime | None = None,
     trust_root: str | None = None,
-) -> Policy:
-    """The policy the pinned trust root's administrators signed; nothing the operator passes can stand in for it.
+) -> tuple[TrustRoot, Policy]:
+    """The pinned trust root and the policy its administrators signed; nothing the operator passes can stand in for them.
 
     The root comes from /etc/opsgate/trust.json (or OPSGATE_TRUST_ROOT), checked for who could
     have written it. The policy file may be named by ``opsgate_approval_policy_file`` from any
@@ -83,9 +87,8 @@ def policy_from_inputs(
     path = template(raw_path) if raw_path else root.default_policy_path
     if not isinstance(path, str) or not path.strip():
         raise errors.ApprovalError(errors.POLICY_INVALID, f"{POLICY_FILE_VAR} must be a file path, got {path!r}")
-    policy = read_policy_file(os.path.expanduser(path.strip()), root, now or datetime.now(UTC))
-    ConsumptionLedger(policy.ledger_dir).require_policy_version(policy.version, policy.sha256)
-    return policy
+    # Not yet checked against the newest policy seen: the caller does that with the ledger (module docstring).
+    return root, read_policy_file(os.path.expanduser(path.strip()), root, now or datetime.now(UTC))
 
 
 def read_policy_file(path: str, root: TrustRoot, now: datetime) -> Policy:

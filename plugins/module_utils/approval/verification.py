@@ -23,7 +23,7 @@ from .policy import REQUESTER_ROLE, Approver, Policy
 from .working_days import working_days_between
 
 if TYPE_CHECKING:
-    from .consumption_ledger import ConsumptionLedger
+    from .ledger_records import UnusedCheck
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHOWN_HOSTS = 10
@@ -448,14 +448,14 @@ def verify_token(
     policy: Policy,
     now: datetime,
     scope: RunScope | None = None,
-    ledger: ConsumptionLedger | None = None,
+    ledger: UnusedCheck | None = None,
     window_grace: timedelta | None = timedelta(0),
 ) -> VerifiedApproval:
     """Run every check; return the verified approval or raise ApprovalError with the first unmet condition.
 
     ``scope`` None skips the scope checks (the CLI before the run is known); ``ledger`` None skips
     the replay check, which otherwise refuses any token consumed before. Consuming, and resuming
-    an unfinished run, is a separate, atomic step (ConsumptionLedger.consume).
+    an unfinished run, is a separate, atomic step of the controller's ledger (plugin_utils/approval_run/token_ledger.py).
     ``window_grace`` is how long after the window a host still accepts a step of a run started in it;
     None skips the window and freeze checks against ``now`` (a host undoing this token's own step).
     """

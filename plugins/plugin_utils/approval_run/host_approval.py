@@ -15,10 +15,11 @@ from typing import Any
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import check_change_matches_claims, check_shape, check_step
 from ansible_collections.opsgate.release.plugins.module_utils.approval.host_check import arguments_to_compare
-from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import policy_from_inputs, redact, token_from_inputs
+from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import redact, token_from_inputs
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import run_scope
 
 from .receipt import require_receipt
+from .token_ledger import policy_and_ledger
 
 SCOPE_KEYS = ("action", "app", "version", "artifact_sha256", "env", "system", "system_class")
 
@@ -50,20 +51,20 @@ def require_host_approval(
         raise ApprovalRefused("APPROVAL_SCOPE_INVALID", f"approval must be a mapping of {', '.join(SCOPE_KEYS)}, got {type(scope).__name__}")
     token: str | None = None
     try:
-        policy = policy_from_inputs(task_vars, template)
-        # A task may name the token itself (approval_check's token / token_file); the release steps take the run's.
-        token = token_from_inputs(dict(token_args or {}), task_vars, template)
-        run = run_scope(
-            scope.get("action"),
-            scope.get("app"),
-            scope.get("version"),
-            scope.get("artifact_sha256"),
-            scope.get("env"),
-            hosts=[host],
-            system=scope.get("system") or None,
-            system_class=scope.get("system_class") or None,
-        )
-        approval = require_receipt(token, policy, run, host, check_mode=check_mode)
+        with policy_and_ledger(task_vars, template) as (policy, ledger):
+            # A task may name the token itself (approval_check's token / token_file); the release steps take the run's.
+            token = token_from_inputs(dict(token_args or {}), task_vars, template)
+            run = run_scope(
+                scope.get("action"),
+                scope.get("app"),
+                scope.get("version"),
+                scope.get("artifact_sha256"),
+                scope.get("env"),
+                hosts=[host],
+                system=scope.get("system") or None,
+                system_class=scope.get("system_class") or None,
+            )
+            approval = require_receipt(ledger.store, token, policy, run, host, check_mode=check_mode)
         host_check: dict[str, Any] = {}
         # Only a step that changes the host is compared with the change (the rollout bookkeeping changes none).
         if step and (approval.claims.change_sha256 or policy.change_document == "required"):

@@ -17,8 +17,10 @@ from typing import Any
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import READINESS_SKIP, Policy
-from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import policy_from_inputs, token_from_inputs
+from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import token_from_inputs
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import verify_token
+
+from .token_ledger import policy_and_ledger
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,16 @@ def readiness_decision(token: str | None, policy: Policy | None, now: datetime) 
     return ReadinessDecision(True, claims.system_class, f"class {claims.system_class} runs the readiness checks (signed policy version {policy.version})")
 
 
+def _checked_policy(task_vars: Mapping[str, Any], template: Callable[[Any], Any], now: datetime) -> Policy:
+    # Checked against the newest policy this store has seen: an older one replayed cannot exempt a class.
+    with policy_and_ledger(task_vars, template, now=now) as (policy, _ledger):
+        return policy
+
+
 def decision_from_inputs(task_vars: Mapping[str, Any], template: Callable[[Any], Any], now: datetime) -> ReadinessDecision:
     """The decision for an action plugin: the signed policy and the token as the approval gate finds them."""
     try:
-        policy = policy_from_inputs(task_vars, template, now=now)
+        policy = _checked_policy(task_vars, template, now)
     except errors.ApprovalError as exc:
         return ReadinessDecision(True, None, f"no signed approval policy ({exc.code}): the readiness checks run; the approval gate says why it refuses")
     try:

@@ -9,6 +9,7 @@ import json
 
 from approval_kit import live_claims
 from controller_kit import HOSTS, Controller, changed, controller, output
+from ledger_kit import consumed_rows, receipt_rows
 
 __all__ = ["controller"]  # the fixture
 
@@ -21,9 +22,10 @@ def test_good_token_passes_and_the_hosts_change(controller: Controller) -> None:
     assert "apv-0123456789abcdef" in done.stdout
     assert "consumed by run ansible-playbook-" in done.stdout
     assert token not in output(done)
-    ledger = (controller.root / "ledger" / "consumed.jsonl").read_text()
+    ledger = json.dumps(consumed_rows(controller.root / "ledger"))
     assert "apv-0123456789abcdef" in ledger
     assert token not in ledger
+    assert token not in json.dumps(receipt_rows(controller.root / "ledger"))
 
 
 def test_token_never_printed_even_at_vvv_or_given_on_the_command_line(controller: Controller) -> None:
@@ -88,7 +90,7 @@ def test_check_mode_verifies_without_consuming(controller: Controller) -> None:
     assert checked.returncode == 0, output(checked)
     assert "verified in check mode, not consumed" in checked.stdout
     assert changed(markers) == []
-    assert not (controller.root / "ledger" / "consumed.jsonl").exists()
+    assert consumed_rows(controller.root / "ledger") == []
     real, markers = controller.play("-e", token_file)
     assert real.returncode == 0, output(real)
     assert changed(markers) == HOSTS
@@ -99,7 +101,7 @@ def test_skipping_the_gate_with_skip_tags_is_refused_even_after_an_earlier_good_
     earlier, _earlier_markers = controller.play("-e", token_file, "-e", "approval_gate_run_id=job-1", "-e", "interrupt=true")
     assert "interrupted" in earlier.stdout, output(earlier)
     # The earlier run left its receipt; this run never passed the gate.
-    assert list((controller.root / "ledger" / "receipts").rglob("*--apv-0123456789abcdef.json"))
+    assert [row for row in receipt_rows(controller.root / "ledger") if row["token_id"] == "apv-0123456789abcdef"]
     skipped, markers = controller.play("-e", token_file, "--skip-tags", "approval_gate")
     assert skipped.returncode != 0
     assert changed(markers) == []
@@ -132,4 +134,4 @@ def test_a_narrowed_host_list_from_extra_vars_is_ignored_and_the_play_is_refused
     assert changed(markers) == []
     assert "APPROVAL_HOSTS_MISMATCH" in done.stdout
     assert "not approved: web3" in done.stdout
-    assert not (controller.root / "ledger" / "consumed.jsonl").exists()
+    assert consumed_rows(controller.root / "ledger") == []

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ledger_kit import receipt_rows
 
 REPO = Path(__file__).resolve().parents[4]
 PLAYBOOK_BIN = Path(sys.executable).parent / "ansible-playbook"
@@ -89,7 +90,7 @@ class Controller:
         return {line["who"] for line in mine}
 
     def receipt_operator(self, version: str) -> dict[str, str]:
-        receipts = [json.loads(path.read_text()) for path in self.ledger_dir.glob("receipts/*/*.json")]
+        receipts = [row["document"] for row in receipt_rows(self.ledger_dir) if not row["token_id"].startswith("readiness:")]
         [receipt] = [r for r in receipts if r["scope"]["version"] == version]
         return receipt["operator"]
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ledger_kit import receipt_rows
 
 REPO = Path(__file__).resolve().parents[4]
 PLAYBOOK_BIN = Path(sys.executable).parent / "ansible-playbook"
@@ -86,9 +87,9 @@ class Controller:
             check=False,
         )  # fmt: skip
 
-    def consumed(self) -> list[Path]:
-        """Receipts the approval gate leaves when it consumes (or resumes) a token."""
-        return sorted((self.approvals / "ledger").glob("receipts/*/*.json"))
+    def consumed(self) -> list[dict[str, object]]:
+        """Receipts the approval gate leaves when it consumes (or resumes) a token (readiness receipts are not the gate's)."""
+        return [row for row in receipt_rows(self.approvals / "ledger") if not str(row["token_id"]).startswith("readiness:")]
 
     def host_state(self) -> list[str]:
         """Every path under the base directory: the release tree, the ledger, the data."""

@@ -18,14 +18,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import approval_signature_payload
 from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import format_timestamp, parse_timestamp
-from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner
 from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import SignatureEntry, encode_token, token_digest
 from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import ApprovalError
 from ansible_collections.opsgate.release.plugins.module_utils.approval.keys import keyid_of, public_key_text
+from ansible_collections.opsgate.release.plugins.module_utils.approval.ledger_records import RunOwner
 from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import POLICY_KIND, POLICY_TYPE, Policy, parse_policy
 from ansible_collections.opsgate.release.plugins.module_utils.approval.signed_document import encode_document, sign_document
 from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import ROOT_KIND, ROOT_TYPE
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import RunScope, run_scope
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.token_ledger import TokenLedger
 
 CORE_ROLES = ("business_head", "it_head", "risk_compliance", "ops_director")
 # Friday 2025-03-07 13:00 UTC; the plan was filed on Monday 2025-03-03: Tue, Wed, Thu lie in between.
@@ -55,7 +56,7 @@ class ApprovalKit:
     """Four approvers (one per core role), a second IT head and the requester erin, in a policy that knows all six;
     two policy administrators whose trust root (threshold 2) signs that policy."""
 
-    def __init__(self, ledger_dir: str = "/nonexistent/ledger") -> None:
+    def __init__(self, ledger_dir: str = "/nonexistent/ledger", state_store: dict[str, Any] | None = None) -> None:
         self.approvers = {
             "alice": Approver("alice", "business_head"),
             "bob": Approver("bob", "it_head"),
@@ -66,6 +67,8 @@ class ApprovalKit:
         }
         self.admins = {"root-ann": Approver("root-ann", "policy_admin"), "root-ben": Approver("root-ben", "policy_admin")}
         self.ledger_dir = ledger_dir
+        # The trust root's state_store; None: the default, SQLite in ledger_dir.
+        self.state_store = state_store
 
     def policy_raw(self, **overrides: Any) -> dict[str, Any]:
         raw: dict[str, Any] = {
@@ -97,6 +100,8 @@ class ApprovalKit:
             "ledger_dir": self.ledger_dir,
             "max_document_bytes": 1024 * 1024,
         }
+        if self.state_store is not None:
+            signed["state_store"] = self.state_store
         signed.update(overrides)
         return signed
 
@@ -206,7 +211,7 @@ def live_claims(hosts: list[str], **overrides: Any) -> dict[str, Any]:
     return values
 
 
-def consume(ledger: ConsumptionLedger, token: str, run_id: str, fingerprint: str = "", owner: RunOwner | None = None, now: datetime = NOW) -> None:
+def consume(ledger: TokenLedger, token: str, run_id: str, fingerprint: str = "", owner: RunOwner | None = None, now: datetime = NOW) -> None:
     """Consume the kit's standard token (web1-3, accounts-api in prod) as run ``run_id`` of a process that has ended."""
     ledger.consume(
         "apv-0123456789abcdef",

@@ -7,17 +7,19 @@ and a ratification by the normal quorum before the next normal change of the app
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 from typing import Any
 
 import pytest
 from approval_kit import NOW, ApprovalKit
+from ledger_kit import ledger, ledger_settings, open_ledger
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
-from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner
 from ansible_collections.opsgate.release.plugins.module_utils.approval.emergency import ratify_by
 from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import token_digest
+from ansible_collections.opsgate.release.plugins.module_utils.approval.ledger_records import RunOwner
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import check_freeze_window, verify_token
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.token_ledger import TokenLedger
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import StoreSettings
 
 EMERGENCY = {"roles": {"it_head": 1, "ops_director": 1}, "max_window_hours": 4, "ratify_within_working_days": 2}
 # Same day as NOW: an emergency has no lead time.
@@ -30,6 +32,7 @@ EMERGENCY_CLAIMS: dict[str, Any] = {
     "not_before": "2025-03-07T12:00:00Z",
     "not_after": "2025-03-07T15:00:00Z",
 }
+__all__ = ["ledger", "ledger_settings"]  # the fixtures
 FREEZE = {"name": "quarter-end", "start": "2025-03-07T00:00", "end": "2025-03-08T00:00", "reason": "Q1 close"}
 
 
@@ -145,7 +148,7 @@ def _owner() -> RunOwner:
     return RunOwner(socket.gethostname(), 999_999_999, "gone")
 
 
-def _consume(ledger: ConsumptionLedger, kit: ApprovalKit, token: str, policy: Any, run_id: str) -> None:
+def _consume(ledger: TokenLedger, kit: ApprovalKit, token: str, policy: Any, run_id: str) -> None:
     approval = verify_token(token, policy, now=NOW, scope=kit.scope())
     claims = approval.claims
     ledger.consume(
@@ -176,15 +179,14 @@ def _ratification(kit: ApprovalKit, **overrides: Any) -> str:
     return kit.token(**claims)
 
 
-def _ratify(ledger: ConsumptionLedger, kit: ApprovalKit, token: str, policy: Any) -> None:
+def _ratify(ledger: TokenLedger, kit: ApprovalKit, token: str, policy: Any) -> None:
     approval = verify_token(token, policy, now=NOW)
     claims = approval.claims
     ledger.ratify(claims.ratifies or "", claims.token_id, approval.digest, claims.change_id, claims.app, claims.env, claims.hosts, NOW)
 
 
-def test_an_unratified_emergency_blocks_the_next_normal_change_until_it_is_ratified(kit: ApprovalKit, tmp_path: Path) -> None:
+def test_an_unratified_emergency_blocks_the_next_normal_change_until_it_is_ratified(kit: ApprovalKit, ledger: TokenLedger) -> None:
     policy = kit.policy(emergency=EMERGENCY)
-    ledger = ConsumptionLedger(str(tmp_path / "ledger"))
     _consume(ledger, kit, _emergency_token(kit), policy, "run-emergency")
     assert [record.token_id for record in ledger.unratified()] == ["apv-emergency-0001"]
 
@@ -204,9 +206,8 @@ def test_an_unratified_emergency_blocks_the_next_normal_change_until_it_is_ratif
     assert replay.value.code == errors.REPLAYED
 
 
-def test_another_application_is_not_blocked(kit: ApprovalKit, tmp_path: Path) -> None:
+def test_another_application_is_not_blocked(kit: ApprovalKit, ledger: TokenLedger) -> None:
     policy = kit.policy(emergency=EMERGENCY)
-    ledger = ConsumptionLedger(str(tmp_path / "ledger"))
     _consume(ledger, kit, _emergency_token(kit), policy, "run-emergency")
     other = kit.token(token_id="apv-other-app-01", app="ledger-batch", plan_filed_at="2025-03-03T01:00:00Z")
     approval = verify_token(other, policy, now=NOW, scope=kit.scope(app="ledger-batch"))
@@ -225,9 +226,8 @@ def test_another_application_is_not_blocked(kit: ApprovalKit, tmp_path: Path) ->
     assert [record.app for record in ledger.unratified()] == ["accounts-api"]
 
 
-def test_a_ratification_must_match_what_ran_and_is_single_use(kit: ApprovalKit, tmp_path: Path) -> None:
+def test_a_ratification_must_match_what_ran_and_is_single_use(kit: ApprovalKit, ledger: TokenLedger) -> None:
     policy = kit.policy(emergency=EMERGENCY)
-    ledger = ConsumptionLedger(str(tmp_path / "ledger"))
     _consume(ledger, kit, _emergency_token(kit), policy, "run-emergency")
     with pytest.raises(errors.ApprovalError) as hosts:
         _ratify(ledger, kit, _ratification(kit, hosts=["web1"]), policy)
@@ -258,9 +258,8 @@ def test_a_ratification_needs_the_normal_quorum_and_never_runs_a_change(kit: App
     assert run.value.code == errors.KIND_MISMATCH
 
 
-def test_a_ratification_token_cannot_be_consumed_by_a_run_afterwards(kit: ApprovalKit, tmp_path: Path) -> None:
+def test_a_ratification_token_cannot_be_consumed_by_a_run_afterwards(kit: ApprovalKit, ledger: TokenLedger) -> None:
     policy = kit.policy(emergency=EMERGENCY)
-    ledger = ConsumptionLedger(str(tmp_path / "ledger"))
     _consume(ledger, kit, _emergency_token(kit), policy, "run-emergency")
     _ratify(ledger, kit, _ratification(kit), policy)
     with pytest.raises(errors.ApprovalError) as caught:
@@ -270,9 +269,12 @@ def test_a_ratification_token_cannot_be_consumed_by_a_run_afterwards(kit: Approv
     assert caught.value.code == errors.REPLAYED
 
 
-def test_ledger_lines_keep_kind_and_incident(kit: ApprovalKit, tmp_path: Path) -> None:
+def test_the_ledger_keeps_kind_and_incident(kit: ApprovalKit, ledger: TokenLedger, ledger_settings: StoreSettings) -> None:
     policy = kit.policy(emergency=EMERGENCY)
-    ledger = ConsumptionLedger(str(tmp_path / "ledger"))
     _consume(ledger, kit, _emergency_token(kit), policy, "run-emergency")
-    reread = ConsumptionLedger(str(tmp_path / "ledger")).unratified("accounts-api")
+    other = open_ledger(ledger_settings)  # another connection: another controller of the same store
+    try:
+        reread = other.unratified("accounts-api")
+    finally:
+        other.store.close()
     assert [(record.kind, record.incident_id) for record in reread] == [("emergency", "INC-4711")]

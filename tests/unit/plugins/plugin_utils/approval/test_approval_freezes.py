@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from approval_kit import NOW, ApprovalKit, live_claims
 from controller_kit import HOSTS, Controller, changed, controller
+from ledger_kit import consumed_rows
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.freezes import freezes_at, freezes_overlapping, parse_freezes
@@ -113,7 +114,7 @@ def test_a_deploy_planned_into_a_freeze_is_refused_and_no_host_changes(controlle
     assert changed(markers) == []
     assert "APPROVAL_FROZEN" in done.stdout
     assert "overlaps freeze audit-week" in done.stdout
-    assert not (controller.root / "ledger" / "consumed.jsonl").exists()  # refused before it was consumed
+    assert consumed_rows(controller.root / "ledger") == []  # refused before it was consumed
 
 
 def test_an_interrupted_run_resumes_once_the_freeze_is_over_but_a_new_run_into_it_is_refused(controller: Controller) -> None:

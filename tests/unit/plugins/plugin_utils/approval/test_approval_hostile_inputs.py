@@ -11,22 +11,27 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from approval_kit import NOW, ApprovalKit, Approver, consume
+from ledger_kit import ledger, ledger_settings
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import approval_signature_payload, canonical_json, document_payload
-from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import ConsumptionLedger, RunOwner, process_start_time
 from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import TOKEN_PREFIX, decode_token, token_digest
 from ansible_collections.opsgate.release.plugins.module_utils.approval.file_safety import check_file
 from ansible_collections.opsgate.release.plugins.module_utils.approval.keys import load_public_key
+from ansible_collections.opsgate.release.plugins.module_utils.approval.ledger_records import RunOwner
 from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import parse_policy
 from ansible_collections.opsgate.release.plugins.module_utils.approval.signed_document import parse_document
 from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import read_policy_file
 from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import load_trust_root, parse_root, verify_rotation
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import verify_token
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.ledger_import import import_jsonl_ledger
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.token_ledger import TokenLedger, pinned_ledger, process_start_time
 
+__all__ = ["ledger", "ledger_settings"]  # the fixtures
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493
 # Encodings of points of order 1, 2, 4 and 8 (the torsion subgroup) and non-canonical ones.
@@ -370,19 +375,14 @@ def test_file_checks_refuse_others_owners_and_writable_parents(tmp_path: Path) -
 # --- resume -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> ConsumptionLedger:
-    return ConsumptionLedger(str(tmp_path / "ledger"))
-
-
-def _resume(ledger: ConsumptionLedger, token: str, run_id: str = "job-1", fingerprint: str = "release-1", owner: RunOwner | None = None) -> bool:
+def _resume(ledger: TokenLedger, token: str, run_id: str = "job-1", fingerprint: str = "release-1", owner: RunOwner | None = None) -> bool:
     gone = owner or RunOwner(os.uname().nodename, 999_999_999, "gone")
     return ledger.consume(
         "apv-0123456789abcdef", token_digest(token), "CHG-2025-0117", run_id, NOW, fingerprint, "accounts-api", "prod", ("web1", "web2", "web3"), gone
     ).resumed
 
 
-def test_an_unfinished_run_resumes_with_everything_the_same(ledger: ConsumptionLedger) -> None:
+def test_an_unfinished_run_resumes_with_everything_the_same(ledger: TokenLedger) -> None:
     token = ApprovalKit().token()
     consume(ledger, token, "job-1", fingerprint="release-1")
     assert _resume(ledger, token) is True
@@ -395,10 +395,10 @@ def test_an_unfinished_run_resumes_with_everything_the_same(ledger: ConsumptionL
         ("other_release", None, "the release or its batches differ"),
         ("other_token_string", None, "not the one that started the run"),
         ("still_running", None, "is still running"),
-        ("other_controller", None, "consumed on another controller"),
+        ("other_controller", None, "held by a run on another controller"),
     ],
 )
-def test_resume_is_refused_outside_the_rule(ledger: ConsumptionLedger, name: str, arrange: object, fragment: str) -> None:
+def test_resume_is_refused_outside_the_rule(ledger: TokenLedger, name: str, arrange: object, fragment: str) -> None:
     kit = ApprovalKit()
     token = kit.token()
     me = RunOwner(os.uname().nodename, os.getpid(), process_start_time(os.getpid()))
@@ -415,12 +415,13 @@ def test_resume_is_refused_outside_the_rule(ledger: ConsumptionLedger, name: str
     assert "job-1" not in error.message
 
 
-def test_the_ledger_from_an_earlier_version_is_never_resumable(tmp_path: Path) -> None:
-    folder = tmp_path / "ledger"
+def test_the_ledger_from_an_earlier_version_is_never_resumable(ledger: TokenLedger, tmp_path: Path) -> None:
+    folder = tmp_path / "old-ledger"
     folder.mkdir(mode=0o700)
     line = {"token_id": "apv-0123456789abcdef", "token_sha256": "d" * 64, "change_id": "C", "run_id": "job-1", "consumed_at": "2025-03-07T13:00:00Z"}
     (folder / "consumed.jsonl").write_text(json.dumps(line) + "\n")
-    error = _refused(errors.REPLAYED, _resume, ConsumptionLedger(str(folder)), ApprovalKit().token())
+    import_jsonl_ledger(ledger, str(folder), NOW)
+    error = _refused(errors.REPLAYED, _resume, ledger, ApprovalKit().token())
     assert "earlier version" in error.message
 
 
@@ -446,15 +447,20 @@ def test_the_pinned_file_wins_over_the_environment(tmp_path: Path, monkeypatch: 
     assert trust_root.trust_root_path("explicit.json") == "explicit.json"  # the admin CLI's --trust-root
 
 
-def test_a_ledger_file_others_can_write_stops_every_run(ledger: ConsumptionLedger) -> None:
+def test_a_ledger_file_others_can_write_stops_every_run(tmp_path: Path) -> None:
+    root = SimpleNamespace(state_store={"backend": "sqlite"}, ledger_dir=str(tmp_path / "ledger"))
     token = ApprovalKit().token()
-    consume(ledger, token, "job-1")
-    os.chmod(ledger.path, 0o666)
-    error = _refused(errors.LEDGER_UNSAFE, _resume, ledger, token)
-    assert "consumed.jsonl is writable by group or others (mode 0666)" in error.message
+    with pinned_ledger(root) as ledger:
+        consume(ledger, token, "job-1")
+        path = ledger.location
+    os.chmod(path, 0o666)
+    with pytest.raises(errors.ApprovalError) as caught, pinned_ledger(root):
+        pass
+    assert caught.value.code == errors.STATE_STORE_ERROR
+    assert f"state store {path}: must be owned by root or this user and writable by nobody else" in caught.value.message
 
 
-def test_a_failed_end_is_not_overwritten_by_a_later_success(ledger: ConsumptionLedger) -> None:
+def test_a_failed_end_is_not_overwritten_by_a_later_success(ledger: TokenLedger) -> None:
     token = ApprovalKit().token()
     consume(ledger, token, "job-1", fingerprint="release-1")
     ledger.finish("apv-0123456789abcdef", "job-1", "failed", NOW)

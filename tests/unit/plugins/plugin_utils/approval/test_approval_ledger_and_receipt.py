@@ -1,27 +1,28 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Single use across real processes, and receipts bound to one controller process."""
+"""Single use across real processes, on both store backends, and receipts bound to one controller process."""
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import socket
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pytest
 from approval_kit import NOW, ApprovalKit
+from ledger_kit import ledger, ledger_settings, open_ledger
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval import verification as verification_module
-from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import ConsumeOutcome, ConsumptionLedger, RunOwner
 from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import token_digest
+from ansible_collections.opsgate.release.plugins.module_utils.approval.ledger_records import RunOwner
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import verify_token
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run import receipt as receipt_module
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import (
@@ -31,58 +32,71 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.recei
     require_receipt,
     write_receipt,
 )
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.token_ledger import ConsumeOutcome, TokenLedger
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import StoreSettings, store_settings
+
+__all__ = ["ledger", "ledger_settings"]  # the fixtures
 
 _FORK = multiprocessing.get_context("fork")
 # A controller process that has ended: its consumption may be resumed by its run id.
 GONE = RunOwner(socket.gethostname(), 999_999_999, "gone")
 
 
-def _consume(ledger: ConsumptionLedger, token_id: str, run_id: str) -> ConsumeOutcome:
+def _consume(ledger: TokenLedger, token_id: str, run_id: str) -> ConsumeOutcome:
     return ledger.consume(token_id, "d" * 64, "CHG-1", run_id, NOW, fingerprint="f", app="app", env="prod", hosts=("web1",), owner=GONE)
 
 
-def _race(directory: str, token_id: str, run_id: str, barrier: multiprocessing.synchronize.Barrier, results: multiprocessing.queues.Queue) -> None:
-    ledger = ConsumptionLedger(directory)
+def _race(settings: StoreSettings, token_id: str, run_id: str, barrier: multiprocessing.synchronize.Barrier, results: multiprocessing.queues.Queue) -> None:
+    # Its own connection, opened before the start line: the race is for the token, not for the connection.
+    ledger = open_ledger(settings)
     barrier.wait()
     try:
         outcome = _consume(ledger, token_id, run_id)
         results.put((run_id, "resumed" if outcome.resumed else "consumed"))
     except errors.ApprovalError as exc:
         results.put((run_id, exc.code))
+    finally:
+        ledger.store.close()
 
 
-def _run_race(directory: str, token_id: str, run_ids: list[str]) -> list[tuple[str, str]]:
+def _run_race(settings: StoreSettings, token_id: str, run_ids: list[str]) -> list[tuple[str, str]]:
     barrier = _FORK.Barrier(len(run_ids))
     results = _FORK.Queue()
-    workers = [_FORK.Process(target=_race, args=(directory, token_id, run_id, barrier, results)) for run_id in run_ids]
+    workers = [_FORK.Process(target=_race, args=(settings, token_id, run_id, barrier, results)) for run_id in run_ids]
     for worker in workers:
         worker.start()
-    outcomes = [results.get(timeout=30) for _worker in workers]
+    outcomes = [results.get(timeout=60) for _worker in workers]
     for worker in workers:
-        worker.join(timeout=30)
+        worker.join(timeout=60)
         assert worker.exitcode == 0
     return outcomes
 
 
-def test_two_processes_racing_for_one_token_exactly_one_consumes(tmp_path: Path) -> None:
+def _token_ids(ledger: TokenLedger) -> list[str]:
+    with ledger.store.transaction() as tx:
+        return [row[0] for row in tx.rows("SELECT token_id FROM consumptions ORDER BY seq")]
+
+
+def test_two_processes_racing_for_one_token_exactly_one_consumes(ledger_settings: StoreSettings) -> None:
     for round_number in range(15):
         token_id = f"apv-race-{round_number:04d}"
-        outcomes = _run_race(str(tmp_path), token_id, ["run-a", "run-b"])
+        outcomes = _run_race(ledger_settings, token_id, ["run-a", "run-b"])
         states = sorted(state for _run_id, state in outcomes)
         assert states == [errors.REPLAYED, "consumed"], outcomes
-    lines = (tmp_path / "consumed.jsonl").read_text().splitlines()
-    assert len(lines) == 15
-    assert len({json.loads(line)["token_id"] for line in lines}) == 15
+    reader = open_ledger(ledger_settings)
+    try:
+        assert _token_ids(reader) == [f"apv-race-{number:04d}" for number in range(15)]
+    finally:
+        reader.store.close()
 
 
-def test_eight_processes_racing_one_winner(tmp_path: Path) -> None:
-    outcomes = _run_race(str(tmp_path), "apv-race-many", [f"run-{n}" for n in range(8)])
+def test_eight_processes_racing_one_winner(ledger_settings: StoreSettings) -> None:
+    outcomes = _run_race(ledger_settings, "apv-race-many", [f"run-{n}" for n in range(8)])
     assert sorted(state for _run_id, state in outcomes).count("consumed") == 1
     assert sorted(state for _run_id, state in outcomes).count(errors.REPLAYED) == 7
 
 
-def test_same_run_id_resumes_and_ledger_is_private(tmp_path: Path) -> None:
-    ledger = ConsumptionLedger(str(tmp_path / "ledger"))
+def test_same_run_id_resumes_another_is_a_replay(ledger: TokenLedger) -> None:
     first = _consume(ledger, "apv-0123456789abcdef", "job-41")
     again = _consume(ledger, "apv-0123456789abcdef", "job-41")
     assert (first.resumed, again.resumed) == (False, True)
@@ -92,40 +106,53 @@ def test_same_run_id_resumes_and_ledger_is_private(tmp_path: Path) -> None:
     assert caught.value.code == errors.REPLAYED
     assert "only the unfinished run that consumed it may resume" in caught.value.message
     assert "job-41" not in caught.value.message
-    assert stat.S_IMODE(os.stat(ledger.path).st_mode) == 0o600
+
+
+def test_the_sqlite_ledger_is_private(tmp_path: Path) -> None:
+    opened = open_ledger(store_settings({"backend": "sqlite"}, str(tmp_path / "ledger"), environ={}))
+    try:
+        _consume(opened, "apv-0123456789abcdef", "job-41")
+        path = opened.location
+    finally:
+        opened.store.close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path / "ledger").st_mode) == 0o700
 
 
-def test_check_unused_reads_without_consuming(tmp_path: Path) -> None:
-    ledger = ConsumptionLedger(str(tmp_path))
+def test_check_unused_reads_without_consuming(ledger: TokenLedger) -> None:
     ledger.check_unused("apv-0123456789abcdef")
-    assert not (tmp_path / "consumed.jsonl").exists()
+    assert _token_ids(ledger) == []
 
 
-def test_unreadable_ledger_line_refuses_every_token(tmp_path: Path) -> None:
-    (tmp_path / "consumed.jsonl").write_text('{"token_id": "apv-x"\n')
+def test_an_unreadable_consumption_refuses_its_token(ledger: TokenLedger) -> None:
+    """A row the ledger cannot read (written by hand, or by a broken tool) fails closed instead of looking unused."""
+    with ledger.store.transaction(write=True) as tx:
+        tx.execute(
+            "INSERT INTO consumptions (seq, token_id, token_sha256, change_id, run_id, consumed_at, fingerprint, app, env, hosts, owner, kind) "
+            "VALUES (1, 'apv-0123456789abcdef', 'x', 'C', 'run-1', '2025-03-07T13:00:00Z', '', 'app', 'prod', 'not json', NULL, 'normal')"
+        )
     with pytest.raises(errors.ApprovalError) as caught:
-        _consume(ConsumptionLedger(str(tmp_path)), "apv-0123456789abcdef", "run-1")
+        _consume(ledger, "apv-0123456789abcdef", "run-1")
     assert caught.value.code == errors.LEDGER_ERROR
-    assert "line 1 is unreadable" in caught.value.message
+    assert "is unreadable; refusing every token" in caught.value.message
 
 
 @pytest.fixture
-def gate(tmp_path: Path) -> tuple[ApprovalKit, str, ControllerIdentity]:
-    """A token that passed the gate in "this" controller process (the test process itself)."""
-    kit = ApprovalKit(str(tmp_path / "ledger"))
+def gate(ledger: TokenLedger) -> Iterator[tuple[ApprovalKit, str, ControllerIdentity]]:
+    """A token that passed the gate in "this" controller process (the test process itself); the receipt is in ``ledger``'s store."""
+    kit = ApprovalKit()
     token = kit.token()
     identity = controller_identity(os.getpid())
     approval = verify_token(token, kit.policy(), now=NOW, scope=kit.scope())
-    path = write_receipt(kit.ledger_dir, identity, approval, "run-1", check_mode=False)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    return kit, token, identity
+    write_receipt(ledger.store, identity, approval, "run-1", check_mode=False)
+    kit.store = ledger.store  # type: ignore[attr-defined]
+    yield kit, token, identity
 
 
 def test_receipt_of_this_process_covers_each_approved_host(gate: tuple[ApprovalKit, str, ControllerIdentity]) -> None:
     kit, token, identity = gate
     for host in ("web1", "web2", "web3"):
-        approval = require_receipt(token, kit.policy(), kit.scope(hosts=[host]), host, identity=identity)
+        approval = require_receipt(kit.store, token, kit.policy(), kit.scope(hosts=[host]), host, identity=identity)
         assert approval.digest == token_digest(token)
 
 
@@ -147,7 +174,7 @@ def test_receipt_keeps_working_after_the_window_closes(gate: tuple[ApprovalKit, 
     for module in (receipt_module, verification_module):
         monkeypatch.setattr(module, "datetime", _ClockAfterTheWindow)
     for host in ("web1", "web3"):
-        approval = require_receipt(token, kit.policy(), kit.scope(hosts=[host]), host, identity=identity)
+        approval = require_receipt(kit.store, token, kit.policy(), kit.scope(hosts=[host]), host, identity=identity)
         assert approval.verified_at == NOW
         assert approval.digest == token_digest(token)
 
@@ -155,7 +182,7 @@ def test_receipt_keeps_working_after_the_window_closes(gate: tuple[ApprovalKit, 
 def _refused(gate: tuple[ApprovalKit, str, ControllerIdentity], **changes: object) -> errors.ApprovalError:
     kit, token, identity = gate
     scope = kit.scope(hosts=["web1"], **changes.pop("scope", {}))  # type: ignore[arg-type]
-    arguments = {"token": token, "policy": kit.policy(), "scope": scope, "host": "web1", "identity": identity, **changes}
+    arguments = {"store": kit.store, "token": token, "policy": kit.policy(), "scope": scope, "host": "web1", "identity": identity, **changes}
     with pytest.raises(errors.ApprovalError) as caught:
         require_receipt(**arguments)  # type: ignore[arg-type]
     return caught.value
@@ -191,14 +218,21 @@ def test_another_token_with_the_same_id_is_refused(gate: tuple[ApprovalKit, str,
     assert error.code == errors.RECEIPT_MISMATCH
 
 
-def test_check_mode_receipt_does_not_allow_a_real_change(tmp_path: Path) -> None:
-    kit = ApprovalKit(str(tmp_path))
+def test_the_same_pid_on_another_controller_has_no_receipt(gate: tuple[ApprovalKit, str, ControllerIdentity]) -> None:
+    """Controllers share the store: a pid (and its start time) means something on its own host only."""
+    _kit, _token, identity = gate
+    error = _refused(gate, identity=ControllerIdentity(identity.pid, identity.start_time, controller="other-controller"))
+    assert error.code == errors.RECEIPT_MISSING
+
+
+def test_check_mode_receipt_does_not_allow_a_real_change(ledger: TokenLedger) -> None:
+    kit = ApprovalKit()
     token = kit.token()
     identity = controller_identity(os.getpid())
-    write_receipt(kit.ledger_dir, identity, verify_token(token, kit.policy(), now=NOW), "run-1", check_mode=True)
-    require_receipt(token, kit.policy(), kit.scope(hosts=["web2"]), "web2", check_mode=True, identity=identity)
+    write_receipt(ledger.store, identity, verify_token(token, kit.policy(), now=NOW), "run-1", check_mode=True)
+    require_receipt(ledger.store, token, kit.policy(), kit.scope(hosts=["web2"]), "web2", check_mode=True, identity=identity)
     with pytest.raises(errors.ApprovalError) as caught:
-        require_receipt(token, kit.policy(), kit.scope(hosts=["web2"]), "web2", check_mode=False, identity=identity)
+        require_receipt(ledger.store, token, kit.policy(), kit.scope(hosts=["web2"]), "web2", check_mode=False, identity=identity)
     assert caught.value.code == errors.RECEIPT_CHECK_MODE
 
 
@@ -206,8 +240,12 @@ def test_receipts_of_finished_processes_are_pruned(gate: tuple[ApprovalKit, str,
     kit, token, identity = gate
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
     finished = controller_identity(child.pid)
-    write_receipt(kit.ledger_dir, finished, verify_token(token, kit.policy(), now=NOW), "run-0", check_mode=False)
+    write_receipt(kit.store, finished, verify_token(token, kit.policy(), now=NOW), "run-0", check_mode=False)
+    # Another controller's receipt with a pid that means nothing here: only that controller prunes it.
+    elsewhere = ControllerIdentity(child.pid, finished.start_time, controller="other-controller")
+    write_receipt(kit.store, elsewhere, verify_token(token, kit.policy(), now=NOW), "run-0", check_mode=False)
     child.wait()
-    assert prune_receipts(kit.ledger_dir) == 1
-    # The live process keeps its receipt.
-    require_receipt(token, kit.policy(), kit.scope(hosts=["web1"]), "web1", identity=identity)
+    assert prune_receipts(kit.store) == 1
+    # The live process keeps its receipt, the other controller its own.
+    require_receipt(kit.store, token, kit.policy(), kit.scope(hosts=["web1"]), "web1", identity=identity)
+    require_receipt(kit.store, token, kit.policy(), kit.scope(hosts=["web1"]), "web1", identity=elsewhere)

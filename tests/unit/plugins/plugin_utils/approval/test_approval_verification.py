@@ -15,13 +15,21 @@ from typing import Any
 
 import pytest
 from approval_kit import NOW, ApprovalKit, Approver, consume
+from ledger_kit import ledger, ledger_settings, open_ledger
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.canonical import canonical_json
-from ansible_collections.opsgate.release.plugins.module_utils.approval.consumption_ledger import ConsumptionLedger
 from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import TOKEN_PREFIX, decode_token, token_digest
 from ansible_collections.opsgate.release.plugins.module_utils.approval.policy import Policy
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import RunScope, verify_token
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.token_ledger import TokenLedger
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import store_settings
+
+__all__ = ["ledger", "ledger_settings"]  # the fixtures
+
+
+def _sqlite_ledger(tmp: Path) -> TokenLedger:
+    return open_ledger(store_settings({"backend": "sqlite"}, str(tmp / "ledger"), environ={}))
 
 
 @dataclass
@@ -30,7 +38,7 @@ class Attempt:
     policy: Policy
     now: datetime = NOW
     scope: RunScope | None = field(default_factory=ApprovalKit.scope)
-    ledger: ConsumptionLedger | None = None
+    ledger: TokenLedger | None = None
 
 
 def _body(token: str) -> dict[str, Any]:
@@ -85,7 +93,7 @@ def _weekend(kit: ApprovalKit, tmp: Path) -> Attempt:
 
 
 def _replayed(kit: ApprovalKit, tmp: Path) -> Attempt:
-    ledger = ConsumptionLedger(str(tmp / "ledger"))
+    ledger = _sqlite_ledger(tmp)
     token = kit.token()
     consume(ledger, token, "run-first")
     return Attempt(token, kit.policy(), ledger=ledger)
@@ -312,7 +320,7 @@ def test_a_token_cut_at_any_point_is_reported_as_truncated() -> None:
 def test_core_business_token_with_all_four_roles_passes(tmp_path: Path) -> None:
     kit = ApprovalKit(str(tmp_path / "ledger"))
     token = kit.token()
-    approval = verify_token(token, kit.policy(), now=NOW, scope=kit.scope(), ledger=ConsumptionLedger(str(tmp_path / "ledger")))
+    approval = verify_token(token, kit.policy(), now=NOW, scope=kit.scope(), ledger=_sqlite_ledger(tmp_path))
     assert approval.token_id == "apv-0123456789abcdef"
     assert approval.digest == token_digest(token)
     assert sorted(s.role for s in approval.signers) == ["business_head", "it_head", "ops_director", "risk_compliance"]
@@ -370,10 +378,9 @@ def test_scope_none_skips_scope_but_not_signatures() -> None:
     assert caught.value.code == errors.CLAIMS_TAMPERED
 
 
-def test_a_consumed_token_is_refused_by_verify_even_for_its_own_run(tmp_path: Path) -> None:
-    # verify_token has no run context: resuming is the ledger's consume step (test_approval_resume.py).
+def test_a_consumed_token_is_refused_by_verify_even_for_its_own_run(ledger: TokenLedger) -> None:
+    # verify_token has no run context: resuming is the ledger's consume step (test_approval_hostile_inputs.py).
     kit = ApprovalKit()
-    ledger = ConsumptionLedger(str(tmp_path / "ledger"))
     token = kit.token()
     consume(ledger, token, "run-1")
     with pytest.raises(errors.ApprovalError) as caught:

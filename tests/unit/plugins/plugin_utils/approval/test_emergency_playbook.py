@@ -13,6 +13,7 @@ import sys
 
 from approval_kit import live_claims
 from controller_kit import HOSTS, REPO, Controller, changed, controller, output
+from ledger_kit import consumed_rows
 
 __all__ = ["controller"]  # the fixture
 EMERGENCY = {"roles": {"it_head": 1, "ops_director": 1}, "max_window_hours": 4, "ratify_within_working_days": 2}
@@ -23,8 +24,7 @@ def _cli(name: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProc
 
 
 def _ledger_lines(run: Controller) -> list[dict[str, object]]:
-    path = run.root / "ledger" / "consumed.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return consumed_rows(run.root / "ledger")
 
 
 def test_emergency_then_refused_normal_change_then_ratification_then_normal_change(controller: Controller) -> None:

@@ -173,8 +173,10 @@ def test_a_ledger_folder_others_can_write_stops_every_run(controller: Controller
     done, markers = controller.play("-e", controller.write_token(controller.token()))
     assert done.returncode != 0
     assert changed(markers) == []
-    assert "APPROVAL_LEDGER_UNSAFE" in done.stdout
-    assert "chmod go-w" in done.stdout
+    # The SQLite state store lives there: whoever could write the folder could delete a consumption.
+    assert "APPROVAL_STATE_STORE_ERROR" in done.stdout
+    assert f"folder {ledger} must be owned by root or this user and writable by nobody else" in done.stdout
+    assert "the gate stopped the run before any host was touched" in done.stdout
 
 
 def test_an_interrupted_run_is_not_resumable_once_a_later_change_ran_on_its_hosts(controller: Controller) -> None:
