@@ -137,7 +137,7 @@ class ActionModule(ActionBase):
         check_mode = bool(self._task.check_mode)
         try:
             now = datetime.now(UTC)
-            # The store first, before anything is verified: one that cannot be used stops the run here (fail closed).
+            # The signed policy and the store before anything else: a store that cannot be used stops the run here (fail closed).
             with policy_and_ledger(task_vars, self._templar.template, now=now) as (policy, ledger):
                 token = token_from_inputs(args, task_vars, self._templar.template)
                 if args["finish"]:
