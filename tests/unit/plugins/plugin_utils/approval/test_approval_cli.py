@@ -333,3 +333,19 @@ def test_request_refuses_a_plan_filed_after_it_and_notes_one_filed_long_before(w
     assert "more than 24 h before this request" in done.stderr
     recent = _request(workspace, out="recent.token", plan_filed_at=_iso(datetime.now(UTC) - timedelta(hours=1)))
     assert "note:" not in recent.stderr
+
+
+def test_root_create_pins_the_state_store_but_never_a_password(tmp_path: Path) -> None:
+    assert _cli(tmp_path, "keygen", "--owner", "root-ann", "--role", "policy_admin", "--out", "ann.key", "--public-out", "ann.pub").returncode == 0
+    base = ["root-create", "--admin", "ann.pub", "--threshold", "1", "--ledger-dir", str(tmp_path / "ledger")]
+    store = {"backend": "postgresql", "host": "db.example", "port": 5432, "dbname": "opsgate", "user": "opsgate", "sslmode": "verify-full"}
+    done = _cli(tmp_path, *base, "--state-store-json", json.dumps(store), "--out", "root.json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "root.json").read_text())["signed"]["state_store"] == store
+    with_password = _cli(tmp_path, *base, "--state-store-json", json.dumps({**store, "password": "s3cret"}), "--out", "bad.json")
+    assert with_password.returncode == 2
+    assert "APPROVAL_TRUST_ROOT_INVALID" in with_password.stderr and "a password never goes here" in with_password.stderr
+    assert "s3cret" not in with_password.stdout + with_password.stderr
+    assert not (tmp_path / "bad.json").exists()
+    not_json = _cli(tmp_path, *base, "--state-store-json", "{backend: sqlite}", "--out", "bad.json")
+    assert not_json.returncode == 2 and "--state-store-json is not JSON" in not_json.stderr
