@@ -106,14 +106,30 @@ class Store:
                 f"(this one knows version {SCHEMA_VERSION}); upgrade the collection on this controller"
             )
 
+    def _current_version(self) -> int | None:
+        """The store's schema version, or None before the first controller created the tables."""
+        cursor = self._begin(write=False)
+        try:
+            cursor.execute("SELECT version FROM opsgate_schema WHERE id = 1")
+            found = cursor.fetchone()
+        except Exception as exc:
+            self._rollback()
+            if _is_database_error(exc):
+                return None
+            raise
+        self._connection.commit()
+        return int(found[0]) if found else None
+
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[Transaction]:
         """Read or write; the first transaction creates the tables (always under the write lock)."""
         try:
             if not self._schema_checked:
-                cursor = self._begin(write=True)
-                self._ensure_schema(Transaction(cursor, self.backend))
-                self._connection.commit()
+                # The usual case, a store at this version, costs one read and no writer lock.
+                if self._current_version() != SCHEMA_VERSION:
+                    cursor = self._begin(write=True)
+                    self._ensure_schema(Transaction(cursor, self.backend))
+                    self._connection.commit()
                 self._schema_checked = True
             cursor = self._begin(write)
         except StoreError:

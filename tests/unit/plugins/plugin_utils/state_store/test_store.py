@@ -121,3 +121,10 @@ def test_a_wrong_password_is_refused(postgresql_store):
     settings = store_settings(postgresql_store, "/unused", environ={PASSWORD_ENV: "wrong-password"})
     with pytest.raises(StoreError, match="password authentication failed"):
         open_store(settings)
+
+
+def test_a_store_written_by_a_newer_version_is_refused(settings):
+    with open_store(settings) as store, store.transaction(write=True) as tx:
+        tx.execute("UPDATE opsgate_schema SET version = version + 1 WHERE id = 1")
+    with pytest.raises(StoreError, match=r"written by a newer opsgate\.release"), open_store(settings) as store, store.transaction() as tx:
+        tx.rows("SELECT 1")
