@@ -58,6 +58,9 @@ READINESS_SKIP = "skip"
 READINESS_CHOICES = (READINESS_REQUIRED, READINESS_SKIP)
 DEFAULT_EMERGENCY_WINDOW_HOURS = 4
 DEFAULT_RATIFY_WITHIN_WORKING_DAYS = 2
+# Art. 22(2): how long the operations archive keeps its entries; opsgate-archive prune removes nothing younger.
+DEFAULT_ARCHIVE_RETENTION_YEARS = 10
+MAX_ARCHIVE_RETENTION_YEARS = 100
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
 _KEYID = re.compile(r"[0-9a-f]{32}")
 # A refusal written by a check in code: "policy.approvers[2].public_key: not an Ed25519 public key ...".
@@ -139,6 +142,7 @@ class Policy:
     change_document: str = "required"
     # How long after a token's window a host still accepts steps of a run that started inside it (host-side check).
     host_grace_hours: int = DEFAULT_HOST_GRACE_HOURS
+    archive_retention_years: int = DEFAULT_ARCHIVE_RETENTION_YEARS
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # The signed document's bytes, as read: what the controller sends a host to verify against its own root.
     document: bytes = field(default=b"", compare=False, repr=False)
@@ -322,6 +326,7 @@ _POLICY = Schema(
         ),
         "change_document": Field("any", choices=("required", "optional"), default="required"),
         "host_grace_hours": Field("int", minimum=0, default=DEFAULT_HOST_GRACE_HOURS),
+        "archive_retention_years": Field("int", minimum=1, maximum=MAX_ARCHIVE_RETENTION_YEARS, default=DEFAULT_ARCHIVE_RETENTION_YEARS),
         "retired_keys": Field("list", nullable=True, default=list, item=Field("mapping", schema=_RETIRED, hint="a mapping with at least keyid")),
         "classes": Field(
             "mapping",
@@ -395,6 +400,7 @@ def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
         host_classes=parse_host_classes(policy.get("host_classes"), f"{path}.host_classes", classes),
         change_document=policy["change_document"],
         host_grace_hours=policy["host_grace_hours"],
+        archive_retention_years=policy["archive_retention_years"],
         source=raw,
     )
 
