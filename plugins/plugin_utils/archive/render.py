@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .query import run_kind
+
+if TYPE_CHECKING:
+    from .chain import Verification
 
 _HOST_COLUMNS = ("host", "result", "version before", "version after", "rolled back", "failed gate")
 
@@ -105,6 +108,18 @@ def _summary(change_id: str, records: Sequence[Mapping[str, Any]]) -> list[tuple
     ]
 
 
+def _chain_facts(chain: Verification | None) -> list[tuple[str, str]]:
+    """The archive's head when the report was made: kept in the change ticket, ``opsgate-archive verify --head`` checks it later."""
+    if chain is None:
+        return []
+    head = chain.head.text() if chain.head else "the archive is empty"
+    if chain.ok:
+        state = f"verified: {chain.entries} entries" + ("" if chain.keys_pinned else " (unsigned: the trust root pins no archive key)")
+    else:
+        state = f"DOES NOT VERIFY: {len(chain.problems)} problem(s); run opsgate-archive verify"
+    return [("archive head (keep it in the change ticket)", head), ("archive chain", state)]
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -115,9 +130,9 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
     return lines
 
 
-def render_markdown(change_id: str, records: Sequence[Mapping[str, Any]], generated_at: str) -> str:
+def render_markdown(change_id: str, records: Sequence[Mapping[str, Any]], generated_at: str, chain: Verification | None = None) -> str:
     lines = [f"# Operations archive: change {change_id}", "", f"Generated {generated_at} from the opsgate.release operations archive.", ""]
-    lines += _md_table(("", ""), _summary(change_id, records))
+    lines += _md_table(("", ""), _summary(change_id, records) + _chain_facts(chain))
     for number, record in enumerate(records, 1):
         lines += ["", f"## {number}. {run_kind(record)} — {_cell(record.get('status'))} — {_cell(record.get('started'))}", ""]
         lines += _md_table(("field", "value"), _run_facts(record))
@@ -151,7 +166,7 @@ def _html_hosts(record: Mapping[str, Any]) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def render_html(change_id: str, records: Sequence[Mapping[str, Any]], generated_at: str) -> str:
+def render_html(change_id: str, records: Sequence[Mapping[str, Any]], generated_at: str, chain: Verification | None = None) -> str:
     """One file, inline CSS, no scripts or external assets: it opens the same on an air-gapped auditor's laptop."""
     title = html.escape(f"Operations archive: change {change_id}")
     parts = [
@@ -160,7 +175,7 @@ def render_html(change_id: str, records: Sequence[Mapping[str, Any]], generated_
         f"<title>{title}</title><style>{_CSS}</style></head><body>",
         f"<h1>{title}</h1>",
         f"<p>Generated {html.escape(generated_at)} from the opsgate.release operations archive.</p>",
-        _html_pairs(_summary(change_id, records)),
+        _html_pairs(_summary(change_id, records) + _chain_facts(chain)),
     ]
     for number, record in enumerate(records, 1):
         status = str(record.get("status"))

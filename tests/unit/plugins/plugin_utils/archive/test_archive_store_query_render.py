@@ -1,23 +1,23 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Writing, reading, filtering and rendering archive records."""
+"""Reading the store's records back, filtering and rendering them (the chain and its tampering: test_archive_store.py)."""
 
 from __future__ import annotations
 
-import json
-import os
-import stat
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from archive_events import APPROVAL, at, deploy_events, event, recorder
+from archive_kit import make_root, signing_key
 
+from ansible_collections.opsgate.release.plugins.plugin_utils.archive.chain import verify_chain
 from ansible_collections.opsgate.release.plugins.plugin_utils.archive.query import QueryError, RunFilter, select
 from ansible_collections.opsgate.release.plugins.plugin_utils.archive.render import render_html, render_markdown
-from ansible_collections.opsgate.release.plugins.plugin_utils.archive.store import ArchiveError, find_record, iter_records, secret_strings, write_record
+from ansible_collections.opsgate.release.plugins.plugin_utils.archive.store import ArchiveError, find_record, iter_records, read_entries, write_run_record
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.store import pinned_store
 
 
 def _deploy(start_minutes: int = 0) -> dict:
@@ -29,46 +29,55 @@ def _deploy(start_minutes: int = 0) -> dict:
     return run.record(ended=at(start_minutes + 3))
 
 
-def test_write_is_private_and_replaces_the_same_run(tmp_path: Path) -> None:
-    directory = tmp_path / "archive"
+def test_a_record_written_twice_reads_back_as_its_newest_state(tmp_path: Path) -> None:
+    root = make_root(str(tmp_path / "ledger"))
     record = _deploy()
-    path = write_record(str(directory), {**record, "status": "running"})
-    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert write_record(str(directory), record) == path
-    assert [entry.name for entry in directory.iterdir()] == [os.path.basename(path)]
-    assert json.loads(Path(path).read_text())["status"] == "failed"
-
-
-def test_secrets_are_redacted_even_inside_a_mapping_token(tmp_path: Path) -> None:
-    token = "v1.eyJjbGFpbXMiOnsiY2hhbmdlX2lkIjoiQ0hHIn19.c2lnbmF0dXJl"
-    record = {**_deploy(), "note": f"a result echoed {token} and {token[3:40]}"}
-    secrets = secret_strings({"opsgate_approval_token": token}) + secret_strings(token[3:40])
-    path = write_record(str(tmp_path), record, secrets)
-    text = Path(path).read_text()
-    assert token not in text
-    assert token[3:40] not in text
-    assert "[REDACTED]" in text
-
-
-def test_read_errors_name_the_file_and_field(tmp_path: Path) -> None:
-    path = tmp_path / "20250101T000000Z-11111111-2222-4333-8444-555555555555.json"
-    path.write_text(json.dumps({"run_id": "x", "started": "2025", "status": "success", "hosts": []}))
-    with pytest.raises(ArchiveError, match=r"field 'hosts' must be an object"):
-        list(iter_records(str(tmp_path)))
-    path.write_text("{")
-    with pytest.raises(ArchiveError, match=str(path.name)):
-        list(iter_records(str(tmp_path)))
+    write_run_record(root, {**record, "status": "running", "ended": None}, environ={})
+    write_run_record(root, record, environ={})
+    with pinned_store(root, {}) as store:
+        [stored] = iter_records(store)
+        assert stored.record == record
+        assert stored.seq == 2
 
 
 def test_find_by_prefix_and_ambiguity(tmp_path: Path) -> None:
-    write_record(str(tmp_path), _deploy(0))
-    write_record(str(tmp_path), _deploy(10))
-    assert find_record(str(tmp_path), "00000010").record["started"] == "2025-05-30T20:10:00Z"
-    with pytest.raises(ArchiveError, match="2 records match"):
-        find_record(str(tmp_path), "0000")
-    with pytest.raises(ArchiveError, match="no record"):
-        find_record(str(tmp_path), "ffff")
+    root = make_root(str(tmp_path / "ledger"))
+    write_run_record(root, _deploy(10), environ={})
+    write_run_record(root, _deploy(0), environ={})
+    with pinned_store(root, {}) as store:
+        assert [stored.record["started"] for stored in iter_records(store)] == ["2025-05-30T20:00:00Z", "2025-05-30T20:10:00Z"]
+        assert find_record(store, "00000010").record["started"] == "2025-05-30T20:10:00Z"
+        with pytest.raises(ArchiveError, match="2 records match"):
+            find_record(store, "0000")
+        with pytest.raises(ArchiveError, match="no record"):
+            find_record(store, "ffff")
+
+
+def test_an_entry_that_is_not_a_record_names_its_seq(tmp_path: Path) -> None:
+    root = make_root(str(tmp_path / "ledger"))
+    write_run_record(root, _deploy(), environ={})
+    with pinned_store(root, {}) as store:
+        with store.transaction(write=True) as tx:
+            tx.execute("UPDATE archive_entries SET body = ? WHERE seq = 1", ('{"run_id": "x", "started": "2025", "status": "success", "hosts": []}',))
+        with pytest.raises(ArchiveError, match=r"seq 1 .*field 'hosts' must be an object"):
+            iter_records(store)
+
+
+def test_the_report_prints_the_archive_head_and_whether_it_verifies(tmp_path: Path) -> None:
+    key = signing_key(tmp_path / "keys")
+    root = make_root(str(tmp_path / "ledger"), keys=[key])
+    environ = {"OPSGATE_ARCHIVE_SIGNING_KEY": str(key.path)}
+    entry, _ = write_run_record(root, _deploy(), environ=environ)
+    with pinned_store(root, {}) as store:
+        entries = read_entries(store)
+    keys = {key.keyid: key.key.public_key()}
+    text = render_markdown("CHG-2025-0042", [_deploy()], "now", chain=verify_chain(entries, keys))
+    assert f"| archive head (keep it in the change ticket) | seq 1 sha256 {entry.entry_hash} |" in text
+    assert "| archive chain | verified: 1 entries |" in text
+    page = render_html("CHG-2025-0042", [_deploy()], "now", chain=verify_chain(entries, {}))
+    assert entry.entry_hash in page and "unsigned: the trust root pins no archive key" in page
+    broken = render_markdown("CHG-2025-0042", [_deploy()], "now", chain=verify_chain([], keys, expected_head=entry.entry_hash))
+    assert "DOES NOT VERIFY: 1 problem(s)" in broken
 
 
 def test_filters() -> None:
