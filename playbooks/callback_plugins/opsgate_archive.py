@@ -10,7 +10,6 @@ opsgate.release.archive, only one of the two writes (see plugins/callback/archiv
 
 from __future__ import annotations
 
-# Ansible reads a callback's options from its own file: both take them from one doc fragment.
 DOCUMENTATION = r"""
 name: opsgate_archive
 type: notification
@@ -19,8 +18,6 @@ description:
   - See C(ansible-doc -t callback opsgate.release.archive).
 author:
   - Opsgate Release Contributors (@opsgate)
-extends_documentation_fragment:
-  - opsgate.release.archive_options
 """
 
 from ansible_collections.opsgate.release.plugins.callback.archive import CallbackModule as ArchiveCallback

@@ -8,17 +8,23 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: archive
 type: notification
-short_description: Keep one JSON record per playbook run in the operations archive
+short_description: Keep one record per playbook run in the operations archive (hash-chained, signed, in the state store)
 description:
-  - Writes one JSON record per C(ansible-playbook) run to the archive folder (Art. 22(5) operations archive,
+  - Appends the record of each C(ansible-playbook) run to the operations archive (Art. 22(5) operations archive,
     Art. 17(3) work log) with the run id, playbook, start and end, status (C(success), C(failed), C(interrupted)),
     operator (the real uid's account, or the AWX launching user and job id, never a variable), inventory limit, change id, approval token id and
     signer roles, the preflight summary, and per host the result, versions before and after, whether it
     was rolled back and the gate that stopped it.
+  - The archive is a table of the state store the pinned trust root names (SQLite C(<ledger_dir>/state.sqlite3) by default,
+    or the PostgreSQL the controllers share); there is no archive folder and nothing is written relative to the working directory.
+    Each write is a new entry linked to the previous one by its hash and, when the trust root pins C(archive_keys), signed with
+    the controller key in the file that C(OPSGATE_ARCHIVE_SIGNING_KEY) names. Read and verify it with C(bin/opsgate-archive).
   - The approval token is never written; only its id and sha256 digest, as the approval gate returns them.
-  - The record is written when the run starts (status C(running)), and replaced when it ends, fails, or
-    the controller receives SIGTERM, SIGHUP or SIGINT (status C(interrupted)).
-  - Files are mode 0600 in a 0700 folder, replaced atomically. Read them with C(bin/opsgate-archive).
+  - The record is written when the run starts (status C(running)), and again when it ends, fails, or
+    the controller receives SIGTERM, SIGHUP or SIGINT (status C(interrupted)); the newest entry of a run is its record.
+  - A record that cannot be written (no trust root, the store unreachable, no pinned signing key) is an error on the
+    screen, not a warning; the run's next record lists it in C(archive_errors). Change runs do not start in that case,
+    because the approval gate checks that the archive can be written before any host.
   - The collection's playbooks load it without any configuration through C(playbooks/callback_plugins/);
     for other playbooks enable it with C(callbacks_enabled = opsgate.release.archive). Enabling both
     writes one record, not two.
@@ -26,22 +32,21 @@ version_added: 1.0.0
 author:
   - Opsgate Release Contributors (@opsgate)
 requirements:
-  - Python 3.11+ on the controller
-extends_documentation_fragment:
-  - opsgate.release.archive_options
+  - Python 3.11+ on the controller, with cryptography (and psycopg 3 for a PostgreSQL store)
 """
 
 import atexit
 import os
 import signal
+import time
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 
+from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import load_trust_root
 from ansible_collections.opsgate.release.plugins.plugin_utils.archive.operator_identity import current_operator
 from ansible_collections.opsgate.release.plugins.plugin_utils.archive.record import (
     CHANGED,
@@ -52,13 +57,16 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.archive.record imp
     UNREACHABLE,
     RunRecorder,
     TaskEvent,
+    format_time,
 )
-from ansible_collections.opsgate.release.plugins.plugin_utils.archive.store import secret_strings, write_record
+from ansible_collections.opsgate.release.plugins.plugin_utils.archive.store import redact, secret_strings, write_run_record
 
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 # Extra vars whose values are secrets: never in a record, even if a result echoed them.
 _SECRET_HINTS = ("token", "password", "passphrase", "secret", "private_key")
 _CHANGE_VAR = "opsgate_change_id"
+# A record that could not be written at the end is tried once more after this pause, carrying the first error.
+_RETRY_SECONDS = 1.0
 
 # One writer per process: the playbook-adjacent shim and an explicitly enabled
 # opsgate.release.archive are two instances of this class; the first to see the run keeps it.
@@ -82,8 +90,10 @@ class CallbackModule(CallbackBase):
         self._recorder: RunRecorder | None = None
         self._playbook: str | None = None
         self._started: datetime | None = None
-        self._directory: str | None = None
+        self._root: Any = None
         self._secrets: list[str] = []
+        # What went wrong writing this run's records; the next record that can be written lists it.
+        self._archive_errors: list[dict[str, str]] = []
         self._finished = False
         self._interrupted_by: str | None = None
         self._pid = os.getpid()
@@ -98,14 +108,6 @@ class CallbackModule(CallbackBase):
         if not _OWNER:
             _OWNER.append(self)
         return True
-
-    def _archive_dir(self, extra_vars: Mapping[str, Any]) -> str:
-        try:
-            configured = self.get_option("archive_dir")
-        except KeyError:
-            configured = None
-        value = extra_vars.get("opsgate_archive_dir") or configured or os.environ.get("OPSGATE_ARCHIVE_DIR") or "archive"
-        return os.path.abspath(os.path.expanduser(str(value)))
 
     def v2_playbook_on_start(self, playbook: Any) -> None:
         if not self._claim() or self._playbook is not None:
@@ -126,7 +128,6 @@ class CallbackModule(CallbackBase):
         if self._recorder is None:
             secret_vars = [value for name, value in extra_vars.items() if any(hint in name.lower() for hint in _SECRET_HINTS)]
             self._secrets = [text for value in secret_vars for text in secret_strings(value)]
-            self._directory = self._archive_dir(extra_vars)
             change = extra_vars.get(_CHANGE_VAR)
             self._recorder = RunRecorder(
                 run_id=str(uuid.uuid4()),
@@ -190,17 +191,47 @@ class CallbackModule(CallbackBase):
         self._recorder.ended({host: stats.summarize(host) for host in stats.processed})
         self._finish()
 
+    def _describe(self, exc: BaseException) -> str:
+        code = getattr(exc, "code", None)
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        text = f"{code}: {message}" if code and not str(message).startswith(str(code)) else str(message)
+        return redact(text, self._secrets)
+
+    def _append(self, ended: datetime | None, note: str | None) -> tuple[Any, str]:
+        record = self._recorder.record(ended=ended, interrupted_by=self._interrupted_by, note=note)  # type: ignore[union-attr]
+        if self._archive_errors:
+            record["archive_errors"] = list(self._archive_errors)
+        if self._root is None:
+            # The pinned root names the store and the archive keys; no variable or working directory does.
+            self._root = load_trust_root()
+        return write_run_record(self._root, record, self._secrets)
+
     def _write(self, ended: datetime | None = None, note: str | None = None) -> None:
-        if self._recorder is None or self._directory is None:
+        if self._recorder is None:
             return
-        record = self._recorder.record(ended=ended, interrupted_by=self._interrupted_by, note=note)
-        try:
-            path = write_record(self._directory, record, self._secrets)
-        except OSError as exc:
-            self._display.warning(f"opsgate.release.archive: cannot write the archive record in {self._directory}: {exc}")
+        moment = "end" if ended is not None else "start"
+        attempts = 2 if ended is not None else 1
+        for attempt in range(attempts):
+            try:
+                entry, location = self._append(ended, note)
+            except Exception as exc:  # any failure: the run must say so, the callback must not break the run
+                message = self._describe(exc)
+                last = attempt == attempts - 1
+                if moment == "start" and self._archive_errors and self._archive_errors[-1]["message"] == message:
+                    return  # said already when the first play started
+                self._archive_errors.append({"at": moment, "time": format_time(datetime.now(UTC)), "message": message})
+                self._display.error(
+                    f"opsgate.release.archive: the {moment} record of run {self._recorder.run_id} was not written to the operations archive: {message}"
+                    + ("" if last else "; trying once more")
+                )
+                if not last:
+                    time.sleep(_RETRY_SECONDS)
+                continue
+            if ended is not None:
+                self._display.display(
+                    f"archive record: run {self._recorder.run_id}, entry seq {entry.seq} sha256 {entry.entry_hash} in {location}", screen_only=True
+                )
             return
-        if ended is not None:
-            self._display.display(f"archive record: {path}", screen_only=True)
 
     def _finish(self, note: str | None = None) -> None:
         if self._finished:

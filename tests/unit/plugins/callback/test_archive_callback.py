@@ -1,7 +1,7 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The opsgate.release.archive callback in real ansible-playbook runs from the repository root."""
+"""The opsgate.release.archive callback in real ansible-playbook runs: records go to the pinned state store, hash-chained and signed."""
 
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ import hashlib
 import json
 import os
 import signal
-import stat
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from approval_kit import ApprovalKit, live_claims
+from archive_kit import SigningKey, archive_records, archive_text, make_root, signing_key
+
+from ansible_collections.opsgate.release.plugins.plugin_utils.archive.chain import Entry, Verification
+from ansible_collections.opsgate.release.plugins.plugin_utils.archive.signing import SIGNING_KEY_ENV
+from ansible_collections.opsgate.release.plugins.plugin_utils.archive.store import read_entries, verify_store
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.store import pinned_store
 
 REPO = Path(__file__).resolve().parents[4]
-sys.path.insert(0, str(REPO / "tests" / "unit" / "plugins" / "plugin_utils" / "approval"))
-
-from approval_kit import ApprovalKit, live_claims
-
 PLAYBOOK_BIN = Path(sys.executable).parent / "ansible-playbook"
 HOSTS = ["web1", "web2"]
 SCOPE_VARS = {
@@ -33,93 +36,181 @@ SCOPE_VARS = {
     "approval_gate_env": "prod",
     "approval_gate_system_class": "core_business",
 }
+NOT_WRITTEN = "was not written to the operations archive"
 
 pytestmark = pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason="ansible-playbook is not installed next to the test interpreter")
 
 
-def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in ("ANSIBLE_CALLBACKS_ENABLED", "OPSGATE_ARCHIVE_DIR", "ANSIBLE_CONFIG")}
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
-        ANSIBLE_HOME=str(tmp / ".ansible"),
-        ANSIBLE_LOCAL_TEMP=str(tmp / ".ansible" / "tmp"),
-        ANSIBLE_NOCOLOR="1",
-        OPSGATE_ARCHIVE_DIR=str(tmp / "archive"),
-    )
-    env.update(extra)
-    return env
+@dataclass
+class Controller:
+    """A trust root the security team installed (SQLite store in tmp/ledger) and, if pinned, this controller's archive key."""
+
+    tmp: Path
+    kit: ApprovalKit
+    env: dict[str, str]
+    key: SigningKey | None
+
+    @property
+    def ledger(self) -> Path:
+        return self.tmp / "ledger"
+
+    def records(self) -> list[dict]:
+        return archive_records(self.ledger)
+
+    def chain(self) -> tuple[list[Entry], Verification]:
+        root = make_root(str(self.ledger), keys=[self.key] if self.key else [])
+        with pinned_store(root, {}) as store:
+            return read_entries(store), verify_store(store, root)
+
+    def play(self, playbook: str, *args: str, cwd: Path = REPO, **extra: str) -> subprocess.CompletedProcess[str]:
+        drop = ("ANSIBLE_CALLBACKS_ENABLED", "OPSGATE_ARCHIVE_DIR", "ANSIBLE_CONFIG", "OPSGATE_TRUST_ROOT", SIGNING_KEY_ENV)
+        env = {key: value for key, value in os.environ.items() if key not in drop}
+        env.update(
+            ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
+            ANSIBLE_HOME=str(self.tmp / ".ansible"),
+            ANSIBLE_LOCAL_TEMP=str(self.tmp / ".ansible" / "tmp"),
+            ANSIBLE_NOCOLOR="1",
+        )
+        env.update(self.env)
+        env.update(extra)
+        return subprocess.run([str(PLAYBOOK_BIN), playbook, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240, check=False)
+
+    def local_inventory(self) -> str:
+        inventory = self.tmp / "hosts.ini"
+        inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+        return str(inventory)
 
 
-def _play(tmp: Path, playbook: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    command = [str(PLAYBOOK_BIN), playbook, *args]
-    return subprocess.run(command, cwd=REPO, env=_env(tmp, **env), capture_output=True, text=True, timeout=240, check=False)
+def _controller(tmp: Path, pin_key: bool = True, with_root: bool = True) -> Controller:
+    kit = ApprovalKit(str(tmp / "ledger"))
+    env: dict[str, str] = {}
+    key = None
+    if with_root:
+        root = kit.install(tmp / "etc")
+        env["OPSGATE_TRUST_ROOT"] = str(root)
+        if pin_key:
+            key = signing_key(tmp / "keys", "controller-test")
+            root.write_bytes(kit.root_document(archive_keys=[key.root_entry()]))
+            env[SIGNING_KEY_ENV] = str(key.path)
+    return Controller(tmp, kit, env, key)
 
 
-def _records(tmp: Path) -> list[dict]:
-    return [json.loads(path.read_text()) for path in sorted((tmp / "archive").glob("*.json"))]
+@pytest.fixture
+def controller(tmp_path: Path) -> Controller:
+    return _controller(tmp_path)
 
 
-def _local_inventory(tmp: Path) -> Path:
-    inventory = tmp / "hosts.ini"
-    inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    return inventory
-
-
-def test_collection_playbook_writes_a_private_record_without_configuration(tmp_path: Path) -> None:
-    done = _play(tmp_path, "playbooks/host_inventory.yml", "-i", "inventories/local/hosts.yml", "-e", f"opsgate_report_dir={tmp_path / 'reports'}")
+def test_collection_playbook_writes_a_signed_record_in_the_store_not_in_the_working_directory(controller: Controller) -> None:
+    work = controller.tmp / "work"
+    work.mkdir()
+    playbook, inventory = str(REPO / "playbooks/host_inventory.yml"), str(REPO / "inventories/local/hosts.yml")
+    done = controller.play(playbook, "-i", inventory, "-e", f"opsgate_report_dir={controller.tmp / 'reports'}", cwd=work)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
-    files = list((tmp_path / "archive").glob("*.json"))
-    assert len(files) == 1
-    assert stat.S_IMODE(os.stat(files[0]).st_mode) == 0o600
-    assert stat.S_IMODE(os.stat(tmp_path / "archive").st_mode) == 0o700
-    [record] = _records(tmp_path)
+    assert list(work.iterdir()) == []  # no ./archive: never a folder relative to where ansible-playbook started (issue 14)
+    [record] = controller.records()
     assert record["status"] == "success"
     assert record["playbook"].endswith("playbooks/host_inventory.yml")
     assert record["hosts"]["localhost"]["result"] in ("ok", "changed")
     assert record["operator"]["source"] == "local"
     assert record["ended"] >= record["started"]
-    assert f"archive record: {files[0]}" in done.stdout
+    assert "archive_errors" not in record
+    entries, result = controller.chain()
+    # Written when the run started (running) and when it ended: two entries, the newest is the record.
+    assert [entry.run_id for entry in entries] == [record["run_id"]] * 2
+    assert json.loads(entries[0].body)["status"] == "running"
+    assert result.ok, result.problems
+    assert result.signed_by == {controller.key.keyid: 2}
+    assert f"archive record: run {record['run_id']}, entry seq 2 sha256 {entries[1].entry_hash}" in done.stdout
+    stored = archive_text(controller.ledger)
+    for line in controller.key.pem.splitlines()[1:-1]:
+        assert line not in done.stdout + done.stderr
+        assert line not in stored
 
 
-def test_enabling_the_callback_as_well_writes_one_record_and_honours_the_var(tmp_path: Path) -> None:
-    elsewhere = tmp_path / "elsewhere"
-    done = _play(
-        tmp_path,
+def test_enabling_the_callback_as_well_writes_one_record(controller: Controller) -> None:
+    done = controller.play(
         "playbooks/host_inventory.yml",
         "-i",
         "inventories/local/hosts.yml",
         "--limit",
         "localhost",
         "-e",
-        f"opsgate_report_dir={tmp_path / 'reports'}",
-        "-e",
-        f"opsgate_archive_dir={elsewhere}",
+        f"opsgate_report_dir={controller.tmp / 'reports'}",
         ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive",
     )
     assert done.returncode == 0, done.stderr
-    assert not (tmp_path / "archive").exists()
-    files = list(elsewhere.glob("*.json"))
-    assert len(files) == 1, files
-    assert json.loads(files[0].read_text())["limit"] == "localhost"
+    [record] = controller.records()
+    assert record["limit"] == "localhost"
+    assert len(controller.chain()[0]) == 2
 
 
-def test_failing_run_is_recorded_as_failed(tmp_path: Path) -> None:
-    playbook = tmp_path / "fails.yml"
+def test_failing_run_is_recorded_as_failed(controller: Controller) -> None:
+    playbook = controller.tmp / "fails.yml"
     playbook.write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: Break on purpose\n      ansible.builtin.fail:\n        msg: broken on purpose\n"
     )
-    done = _play(tmp_path, str(playbook), "-i", str(_local_inventory(tmp_path)), ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive")
+    done = controller.play(str(playbook), "-i", controller.local_inventory(), ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive")
     assert done.returncode != 0
-    [record] = _records(tmp_path)
+    [record] = controller.records()
     assert record["status"] == "failed"
     host = record["hosts"]["localhost"]
     assert host["result"] == "failed"
     assert host["failed_task"] == {"task": "Break on purpose", "action": "ansible.builtin.fail", "message": "broken on purpose"}
 
 
-def test_approval_run_keeps_token_id_and_roles_never_the_token(tmp_path: Path) -> None:
-    kit = ApprovalKit(str(tmp_path / "ledger"))
-    trust_root = str(kit.install(tmp_path / "etc"))
+def test_without_a_trust_root_the_run_says_its_record_was_not_written(tmp_path: Path) -> None:
+    controller = _controller(tmp_path, with_root=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    done = controller.play(str(REPO / "playbooks/host_inventory.yml"), "-i", controller.local_inventory(), "-e", f"opsgate_report_dir={tmp_path}/r", cwd=work)
+    output = done.stdout + done.stderr
+    assert "the start record of run" in output and NOT_WRITTEN in output
+    assert "the end record of run" in output and "APPROVAL_TRUST_ROOT_MISSING" in output
+    assert "[ERROR]" in output
+    assert list(work.iterdir()) == []
+    assert controller.records() == []
+
+
+def test_a_pinned_signing_key_that_is_missing_fails_closed_and_says_so(controller: Controller) -> None:
+    env = {key: value for key, value in controller.env.items() if key != SIGNING_KEY_ENV}
+    controller.env = env
+    done = controller.play(str(REPO / "playbooks/host_inventory.yml"), "-i", controller.local_inventory(), "-e", f"opsgate_report_dir={controller.tmp}/r")
+    output = done.stdout + done.stderr
+    assert NOT_WRITTEN in output and SIGNING_KEY_ENV in output and "no record is written unsigned" in output
+    assert controller.records() == []
+
+
+def test_a_write_that_fails_during_the_run_is_an_error_and_the_next_record_says_so(controller: Controller) -> None:
+    """The store turns unusable between plays (its folder writable by others), then usable again before the run ends."""
+    ledger = controller.ledger
+    playbook = controller.tmp / "two-plays.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        f"    - ansible.builtin.file: {{path: '{ledger}', mode: '0777'}}\n"
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        f"    - ansible.builtin.file: {{path: '{ledger}', mode: '0700'}}\n"
+    )
+    done = controller.play(str(playbook), "-i", controller.local_inventory(), ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert NOT_WRITTEN in done.stderr and "writable by nobody else" in done.stderr
+    [record] = controller.records()
+    assert record["status"] == "success"
+    [error] = record["archive_errors"]
+    assert error["at"] == "start" and "writable by nobody else" in error["message"]
+    assert controller.chain()[1].ok
+
+    # A store that stays unusable to the end: an error, tried once more, and the running record stays.
+    broken = controller.tmp / "breaks.yml"
+    broken.write_text(f"- hosts: localhost\n  gather_facts: false\n  tasks:\n    - ansible.builtin.file: {{path: '{ledger}', mode: '0777'}}\n")
+    failed = controller.play(str(broken), "-i", controller.local_inventory(), ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive")
+    ledger.chmod(0o700)
+    assert "the end record of run" in failed.stderr and "trying once more" in failed.stderr
+    assert failed.stderr.count(NOT_WRITTEN) == 2
+    assert [record["status"] for record in controller.records()] == ["success", "running"]
+
+
+def test_approval_run_keeps_token_id_and_roles_never_the_token(controller: Controller) -> None:
+    tmp_path = controller.tmp
     lines = [f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}", "[targets]"]
     lines += [f"{host} ansible_connection=local ansible_python_interpreter={sys.executable}" for host in HOSTS]
     (tmp_path / "hosts.ini").write_text("\n".join(lines) + "\n")
@@ -131,12 +222,11 @@ def test_approval_run_keeps_token_id_and_roles_never_the_token(tmp_path: Path) -
         "    - ansible.builtin.import_role:\n        name: opsgate.release.approval_gate\n        tasks_from: finish\n"
         f"      vars: {json.dumps({**SCOPE_VARS, 'approval_gate_outcome': 'succeeded'})}\n"
     )
-    token = kit.sign(live_claims(HOSTS))
+    token = controller.kit.sign(live_claims(HOSTS))
     arguments = (str(playbook), "-i", str(tmp_path / "hosts.ini"), "-e", f"opsgate_approval_token={token}")
-    environment = {"ANSIBLE_CALLBACKS_ENABLED": "opsgate.release.archive", "OPSGATE_TRUST_ROOT": trust_root}
-    done = _play(tmp_path, *arguments, **environment)
+    done = controller.play(*arguments, ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
-    [record] = _records(tmp_path)
+    [record] = controller.records()
     assert record["status"] == "success"
     assert record["token_id"] == "apv-0123456789abcdef"
     assert record["signer_roles"] == ["business_head", "it_head", "ops_director", "risk_compliance"]
@@ -148,33 +238,34 @@ def test_approval_run_keeps_token_id_and_roles_never_the_token(tmp_path: Path) -
     assert approval["token_sha256"] == hashlib.sha256(token.encode()).hexdigest()
     assert approval["outcome"] == "succeeded"
     body = token.split(".", 1)[1]
-    for path in (tmp_path / "archive").iterdir():
-        text = path.read_text()
-        for piece in (token, body[:48], body[-48:]):
-            assert piece not in text
+    stored = archive_text(controller.ledger)
+    for piece in (token, body[:48], body[-48:]):
+        assert piece not in stored
 
     # The same token again is refused (single use): the record says which gate stopped every host.
-    again = _play(tmp_path, *arguments, **environment)
+    again = controller.play(*arguments, ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive")
     assert again.returncode != 0
-    [refused] = [record for record in _records(tmp_path) if record["status"] == "failed"]
+    [refused] = [record for record in controller.records() if record["status"] == "failed"]
     assert refused["approval_error"]["code"]
     assert {entry["failed_gate"]["gate"] for entry in refused["hosts"].values()} == {"approval"}
-    for path in (tmp_path / "archive").iterdir():
-        assert token not in path.read_text()
+    assert token not in archive_text(controller.ledger)
+    assert controller.chain()[1].ok
 
 
-def test_sigterm_leaves_an_interrupted_record(tmp_path: Path) -> None:
-    playbook = tmp_path / "slow.yml"
+def test_sigterm_leaves_an_interrupted_record(controller: Controller) -> None:
+    playbook = controller.tmp / "slow.yml"
     playbook.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n    - name: Wait a long time\n      ansible.builtin.wait_for:\n        timeout: 120\n")
-    command = [str(PLAYBOOK_BIN), str(playbook), "-i", str(_local_inventory(tmp_path))]
-    env = _env(tmp_path, ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive")
+    command = [str(PLAYBOOK_BIN), str(playbook), "-i", controller.local_inventory()]
+    env = {key: value for key, value in os.environ.items() if key not in ("ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_CONFIG")}
+    env.update(controller.env, ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive", ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"))
+    env.update(ANSIBLE_HOME=str(controller.tmp / ".ansible"), ANSIBLE_LOCAL_TEMP=str(controller.tmp / ".ansible" / "tmp"))
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
         # The record exists (status running) once the play started; then the task is under way.
-        while time.monotonic() < deadline and not list((tmp_path / "archive").glob("*.json")):
+        while time.monotonic() < deadline and not controller.records():
             time.sleep(0.2)
-        assert _records(tmp_path)[0]["status"] == "running"
+        assert controller.records()[0]["status"] == "running"
         time.sleep(3)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
@@ -182,8 +273,9 @@ def test_sigterm_leaves_an_interrupted_record(tmp_path: Path) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.communicate(timeout=30)
-    [record] = _records(tmp_path)
+    [record] = controller.records()
     assert record["status"] == "interrupted"
     assert record["interrupted_by"] == "SIGTERM"
     assert record["ended"] is not None
     assert "localhost" in record["hosts"]
+    assert controller.chain()[1].ok
