@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from archive_kit import archive_records, archive_text
 from demo_slots import SLOTS
 from demo_slots import serving as _serving
 
@@ -61,7 +62,6 @@ def slots(tmp_path: Path):
     _run("bash", "demo/local_lb.sh", "start", str(demo / "lb"))
     env = {
         "OPSGATE_DEMO_DIR": str(demo),
-        "OPSGATE_ARCHIVE_DIR": str(tmp_path / "archive-v1"),
         "OPSGATE_TRUST_ROOT": str(tmp_path / "approvals/trust/root.json"),
     }
     try:
@@ -95,7 +95,6 @@ def test_gray_release_through_ansible_runner_keeps_the_token_out_of_the_artifact
     shutil.copy(ROOT / "demo/inventory/app_slots.yml", private / "inventory/hosts.yml")
     shutil.copy(tmp_path / "approvals/policy.yml", private / "inventory/policy.yml")
     (private / "env").mkdir()
-    archive = tmp_path / "archive"
     (private / "env/extravars").write_text(json.dumps({
         "opsgate_approval_token": token,
         "opsgate_target_hosts": "app_slots",
@@ -107,7 +106,6 @@ def test_gray_release_through_ansible_runner_keeps_the_token_out_of_the_artifact
     }))
     (private / "env/envvars").write_text(json.dumps({
         "OPSGATE_DEMO_DIR": str(demo),
-        "OPSGATE_ARCHIVE_DIR": str(archive),
         "ANSIBLE_CONFIG": str(private / "project/ansible.cfg"),
         # An execution environment has its trust root baked in at /etc/opsgate/trust.json; here it is the test's.
         "OPSGATE_TRUST_ROOT": str(tmp_path / "approvals/trust/root.json"),
@@ -130,11 +128,15 @@ def test_gray_release_through_ansible_runner_keeps_the_token_out_of_the_artifact
     artifacts = private / "artifacts"
     files = [p for p in artifacts.rglob("*") if p.is_file()]
     assert files, "ansible-runner wrote no artifacts"
-    for path in files + [p for p in archive.rglob("*") if p.is_file()]:
+    for path in files:
         data = path.read_bytes()
         assert token.encode() not in data, f"the token leaked into {path}"
         assert token[20:80].encode() not in data, f"a piece of the token leaked into {path}"
-    records = [json.loads(p.read_text()) for p in archive.glob("*.json")]
+    # The archive is in the state store the pinned root names (SQLite in its ledger folder): the deploy of 1.0.0, then this job.
+    ledger = tmp_path / "approvals/ledger"
+    stored = archive_text(ledger)
+    assert token not in stored and token[20:80] not in stored, "the token leaked into the archive"
+    records = [r for r in archive_records(ledger) if r["playbook"].endswith("gray_release.yml")]
     assert [r["status"] for r in records] == ["success"]
     # One identity (issue 12): the archive and every host ledger name the AWX user who launched the job.
     assert (records[0]["operator"]["user"], records[0]["operator"]["source"], records[0]["operator"]["awx_job_id"]) == ("ops-oncall", "awx", "4711")

@@ -68,7 +68,6 @@ def test_a_freeze_that_begins_mid_rollout_stops_it_before_the_next_batch_until_i
     _run("bash", str(APPROVALS), "init", str(approvals))
     env = {
         "OPSGATE_DEMO_DIR": str(demo),
-        "OPSGATE_ARCHIVE_DIR": str(tmp_path / "archive"),
         "OPSGATE_TRUST_ROOT": str(approvals / "trust/root.json"),
         "ANSIBLE_NOCOLOR": "1",
     }

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from archive_kit import archive_records
 from ledger_kit import receipt_rows
 
 REPO = Path(__file__).resolve().parents[4]
@@ -77,7 +78,7 @@ class Controller:
         _run(
             str(PLAYBOOK_BIN), "-i", str(self.root / "hosts.json"), "-i", str(self.root / "approvals/policy.yml"), "playbooks/deploy.yml",
             "-e", f"opsgate_approval_token=@{token}", "-e", f"app_version={version}", "-e", f"app_sha256={self.sha[version]}", *args,
-            env={"OPSGATE_TRUST_ROOT": str(self.root / "approvals/trust/root.json"), "OPSGATE_ARCHIVE_DIR": str(self.root / "archive"),
+            env={"OPSGATE_TRUST_ROOT": str(self.root / "approvals/trust/root.json"),
                  "USER": "mallory", "LOGNAME": "mallory", "ANSIBLE_NOCOLOR": "1",
                  # With USER=mallory, "~" would name a user who does not exist: keep Ansible's temp out of the checkout.
                  "ANSIBLE_REMOTE_TMP": str(self.root / "remote-tmp"), "ANSIBLE_LOCAL_TEMP": str(self.root / "local-tmp"), **(env or {})},
@@ -95,7 +96,7 @@ class Controller:
         return receipt["operator"]
 
     def archive_operator(self, version: str) -> dict[str, str]:
-        records = [json.loads(path.read_text()) for path in (self.root / "archive").glob("*.json")]
+        records = archive_records(self.ledger_dir)
         [record] = [r for r in records if r.get("version") == version]
         assert record["status"] == "success"
         return record["operator"]

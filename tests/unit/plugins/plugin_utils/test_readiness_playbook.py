@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from archive_kit import archive_records
 from ledger_kit import receipt_rows
 
 REPO = Path(__file__).resolve().parents[4]
@@ -82,7 +83,7 @@ class Controller:
         return _run(
             str(PLAYBOOK_BIN), "-i", str(self.inventory(spec)), "-i", str(self.approvals / "policy.yml"), "playbooks/deploy.yml",
             "-e", f"opsgate_approval_token=@{self.token}", "-e", f"opsgate_report_dir={self.root / 'reports'}", *args,
-            env={"OPSGATE_TRUST_ROOT": str(self.approvals / "trust/root.json"), "OPSGATE_ARCHIVE_DIR": str(self.root / "archive"),
+            env={"OPSGATE_TRUST_ROOT": str(self.approvals / "trust/root.json"),
                  "ANSIBLE_NOCOLOR": "1", "ANSIBLE_REMOTE_TMP": str(self.root / "remote-tmp"), "ANSIBLE_LOCAL_TEMP": str(self.root / "local-tmp")},
             check=False,
         )  # fmt: skip
@@ -96,8 +97,7 @@ class Controller:
         return sorted(str(path.relative_to(self.base)) for path in self.base.rglob("*")) if self.base.exists() else []
 
     def records(self) -> list[dict[str, object]]:
-        archive = self.root / "archive"
-        return [json.loads(path.read_text()) for path in sorted(archive.glob("*.json"))] if archive.exists() else []
+        return archive_records(self.approvals / "ledger")
 
     def sign_policy(self, version: int, readiness: str) -> None:
         """A new policy version, signed by both administrators, whose core_business class has ``readiness``."""

@@ -88,7 +88,6 @@ class Site:
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_STDOUT_CALLBACK": "default",
             "OPSGATE_TRUST_ROOT": str(self.trust_root),
-            "OPSGATE_ARCHIVE_DIR": str(self.root / "archive"),
         }
         command = [str(PLAYBOOK_BIN), "-i", str(self.root / "hosts.json"), str(REPO / "playbooks" / playbook)]
         command += ["-e", f"@{token_file}", "-e", f"app_sha256={self.sha}", "-e", f"opsgate_report_dir={self.root / 'reports'}", *args]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 from approval_kit import live_claims
+from archive_kit import archive_records, archive_text
 from controller_kit import HOSTS, REPO, Controller, changed, controller, output
 from ledger_kit import consumed_rows
 
@@ -28,11 +29,11 @@ def _ledger_lines(run: Controller) -> list[dict[str, object]]:
 
 
 def test_emergency_then_refused_normal_change_then_ratification_then_normal_change(controller: Controller) -> None:
-    archive = controller.root / "archive"
     controller.kit.install(controller.root, emergency=EMERGENCY)
-    controller.extra_env = {"ANSIBLE_CALLBACKS_ENABLED": "opsgate.release.archive", "OPSGATE_ARCHIVE_DIR": str(archive)}
+    controller.extra_env = {"ANSIBLE_CALLBACKS_ENABLED": "opsgate.release.archive"}
     cli_env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    cli_env.update(OPSGATE_TRUST_ROOT=str(controller.trust_root), OPSGATE_ARCHIVE_DIR=str(archive))
+    # The archive is in the state store the pinned root names (SQLite in the ledger folder), for the runs and both CLIs.
+    cli_env.update(OPSGATE_TRUST_ROOT=str(controller.trust_root))
 
     emergency = controller.kit.sign(
         live_claims(HOSTS, token_id="apv-emergency-0001", kind="emergency", incident_id="INC-4711", change_id="CHG-EMERG-1"), owners=("bob", "dave")
@@ -74,10 +75,11 @@ def test_emergency_then_refused_normal_change_then_ratification_then_normal_chan
 
     after = _cli("opsgate-archive", "report", "--unratified", "--json", env=cli_env)
     assert json.loads(after.stdout) == []
-    records = [json.loads(path.read_text()) for path in archive.glob("*.json")]
+    records = archive_records(controller.root / "ledger")
     ratification_records = [record for record in records if record.get("kind") == "ratification"]
     assert [record["ratifies"]["token_id"] for record in ratification_records] == ["apv-emergency-0001"]
-    assert all(ratification not in path.read_text() for path in archive.glob("*.json"))
+    assert ratification not in archive_text(controller.root / "ledger")
+    assert _cli("opsgate-archive", "verify", env=cli_env).returncode == 0
 
     done, markers = controller.play("-e", controller.write_token(normal))
     assert done.returncode == 0, output(done)

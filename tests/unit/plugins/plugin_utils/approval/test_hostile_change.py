@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from archive_kit import archive_records
 from site_kit import HOSTS, PLAYBOOK_BIN, REPO, Site, _out, _refused
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import change_digest
@@ -119,7 +120,7 @@ def test_control_the_signed_change_deploys(approved: Approved) -> None:
     assert done.returncode == 0, _out(done)[-4000:]
     assert approved.site.hosts_snapshot() != approved.before
     assert approved.site.consumed() != ""
-    records = [json.loads(path.read_text()) for path in (approved.site.root / "archive").glob("*.json")]
+    records = archive_records(approved.site.root / "ledger")
     archived = [record["approval"].get("change_sha256") for record in records if record.get("approval")]
     assert archived == [change_digest(approved.change)], "the archive record names the signed change"
 
