@@ -9,10 +9,15 @@ bin="$root/.venv/bin"
 out="$root/out/demo"
 rm -rf "$out"
 mkdir -p "$out/reports"
-# Every run of the demo is recorded by the archive callback under out/demo/archive.
-export OPSGATE_DEMO_DIR="$out" OPSGATE_ARCHIVE_DIR="$out/archive"
+export OPSGATE_DEMO_DIR="$out"
 start=$(date +%s)
 step() { printf '\n[demo %3ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+approvals="$root/molecule/deploy/approvals.sh"
+# The demo trust root (step 3 says what it is) comes first: it names the state store (SQLite in
+# out/demo/approvals/ledger) where the archive callback records every run, the first two included.
+bash "$approvals" init "$out/approvals" required
+# A DEMO root, pinned under out/demo: production pins /etc/opsgate/trust.json, made by its own administrators.
+export OPSGATE_TRUST_ROOT="$out/approvals/trust/root.json"
 
 step "1. Host record of this machine (host_facts: model, CPUs, memory, NICs, HBAs, disks)"
 "$bin/ansible-playbook" -i inventories/local/hosts.yml playbooks/host_inventory.yml \
@@ -27,7 +32,6 @@ step "2. Preflight of this machine against inventories/local's readiness spec"
 sed -n '/Print the readiness summary/,/^$/p' "$out/preflight.log" | sed -n 's/^    - //p' | tr -d "'" 
 
 # The rest of the flow: throw-away approvers, signed tokens, app slots on this machine.
-approvals="$root/molecule/deploy/approvals.sh"
 playbook() {  # playbook NAME LOG TOKEN [ansible-playbook args...]
     local name=$1 log=$2 token=$3
     shift 3
@@ -83,9 +87,6 @@ load_stop() {
 }
 
 step "3. A demo trust root, the policy its two administrators signed, throw-away keys for the requester and four approvers"
-bash "$approvals" init "$out/approvals" required
-# A DEMO root, pinned under out/demo: production pins /etc/opsgate/trust.json, made by its own administrators.
-export OPSGATE_TRUST_ROOT="$out/approvals/trust/root.json"
 "$bin/python" bin/opsgate-approval policy-verify 2>&1 >/dev/null | sed 's/^/  /'
 echo "  trust root: $OPSGATE_TRUST_ROOT (demo; threshold 2 of 2 policy administrators)"
 echo "  policy:     $out/approvals/trust/policy.json (signed; core_business needs all four roles; the requester signs too;"
@@ -158,9 +159,12 @@ for slot in 1 2 3 4; do
     if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
 done
 
-"$bin/python" bin/opsgate-archive --archive-dir "$out/archive" report --change CHG-DEMO-RB --format html -o "$out/reports/archive-CHG-DEMO-RB.html" >/dev/null 2>&1 || true
+step "11. The operations archive: every run above, hash-chained in the state store; verify it"
+"$bin/python" bin/opsgate-archive report --change CHG-DEMO-RB --format html -o "$out/reports/archive-CHG-DEMO-RB.html" >/dev/null 2>&1 || true
+"$bin/python" bin/opsgate-archive verify > "$out/archive-verify.log" 2>&1 || { cat "$out/archive-verify.log"; echo "the archive does not verify" >&2; exit 1; }
+sed 's/^/  /' "$out/archive-verify.log"
 step "done in $(( $(date +%s) - start )) s"
 echo "  readiness report: $out/reports/readiness.html (also .md, .json, junit.xml)"
-echo "  archive:          $out/archive/ ($(find "$out/archive" -name '*.json' | wc -l) runs); list them: bin/opsgate-archive --archive-dir $out/archive list"
+echo "  archive:          $("$bin/python" bin/opsgate-archive list 2>&1 >/dev/null) (state store $out/approvals/ledger/state.sqlite3); list them: OPSGATE_TRUST_ROOT=$OPSGATE_TRUST_ROOT bin/opsgate-archive list"
 echo "  archive report:   $out/reports/archive-CHG-DEMO-RB.html"
 echo "  host records:     $out/reports/inventory/"
