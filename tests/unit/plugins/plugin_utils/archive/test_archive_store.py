@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.archive import chain
 from ansible_collections.opsgate.release.plugins.plugin_utils.archive.errors import ArchiveNotWritable
-from ansible_collections.opsgate.release.plugins.plugin_utils.archive.signing import SIGNING_KEY_ENV, ArchiveSigner
+from ansible_collections.opsgate.release.plugins.plugin_utils.archive.signing import SIGNING_KEY_ENV, ArchiveSigner, load_signer
 from ansible_collections.opsgate.release.plugins.plugin_utils.archive.store import (
+    append_entry,
     append_record,
     check_archive_writable,
     find_record,
@@ -26,6 +27,7 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.archive.store impo
     record_body,
     run_entries,
     secret_strings,
+    verify_store,
     write_run_record,
 )
 from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import PASSWORD_ENV
@@ -213,3 +215,16 @@ def test_concurrent_writers_keep_one_chain(site: ArchiveSite) -> None:
     result = site.verify()
     assert result.ok, result.problems
     assert result.entries == 40 and result.head.seq == 40
+
+
+def test_verify_over_ten_thousand_entries_is_correct(site: ArchiveSite) -> None:
+    """Correctness only: bench/archive_verify.py measures the time (docs/benchmarks.md)."""
+    signer = load_signer(site.root, site.environ)
+    with site.store() as store:
+        with store.transaction(write=True) as tx:
+            for number in range(10_000):
+                append_entry(tx, chain.KIND_RECORD, f"run-{number:05d}", record_body(record(f"run-{number:05d}")), signer)
+        result = verify_store(store, site.root)
+        assert result.ok and result.entries == 10_000 and result.signed_by == {site.key.keyid: 10_000}
+    site.sql("UPDATE archive_entries SET body = replace(body, 'web1', 'web9') WHERE seq = 7777")
+    assert _codes(site) == [(7777, chain.HASH_MISMATCH)]
