@@ -132,22 +132,30 @@ class _ProbeDone(Exception):
     """Raised inside the probe's transaction so that the store rolls it back."""
 
 
-def check_archive_writable(root: Any, environ: Mapping[str, str] | None = None) -> None:
+def _probe(store: Store, signer: ArchiveSigner | None) -> None:
+    try:
+        with store.transaction(write=True) as tx:
+            append_entry(tx, KIND_RECORD, "opsgate-archive-probe", canonical_json({"probe": True}), signer)
+            raise _ProbeDone
+    except _ProbeDone:
+        pass
+
+
+def check_archive_writable(root: Any, environ: Mapping[str, str] | None = None, store: Store | None = None) -> None:
     """Raise ArchiveNotWritable unless a record could be appended now: for the approval gate, before any host.
 
     Checks the signing key (present, readable, pinned; only if the root pins archive keys), that
     the store the root pins is reachable, and that this controller may append to ``archive_entries``
     under the writer lock: a signed probe entry is inserted and rolled back, so nothing is left.
+    ``store``: a connection the caller has open to the pinned store already (none: one is opened and closed).
     """
     signer = load_signer(root, environ)
     try:
-        with pinned_store(root, environ) as store:
-            try:
-                with store.transaction(write=True) as tx:
-                    append_entry(tx, KIND_RECORD, "opsgate-archive-probe", canonical_json({"probe": True}), signer)
-                    raise _ProbeDone
-            except _ProbeDone:
-                pass
+        if store is not None:
+            _probe(store, signer)
+            return
+        with pinned_store(root, environ) as opened:
+            _probe(opened, signer)
     except StoreError as exc:
         raise ArchiveNotWritable(f"the operations archive cannot be written: {exc}") from None
 

@@ -158,7 +158,11 @@ def test_check_archive_writable_passes_and_leaves_nothing(site: ArchiveSite) -> 
     assert site.entries() == []
     site.write(record("run-a-000"))
     check_archive_writable(site.root, site.environ)
-    assert [entry.seq for entry in site.entries()] == [1]
+    # With the connection the gate has open already: the same check, no second connection.
+    with site.store() as store:
+        check_archive_writable(site.root, site.environ, store=store)
+        append_record(store, record("run-b-000"), signer=load_signer(site.root, site.environ))
+    assert [entry.seq for entry in site.entries()] == [1, 2]
     assert site.verify().ok
 
 
