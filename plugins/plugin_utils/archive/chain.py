@@ -325,13 +325,19 @@ def _head_problems(chain: list[Entry], checkpoints: list[tuple[Entry, dict[str, 
     if pruned:
         notes.append(f"the head you kept was pruned under the checkpoint at seq {pruned[-1].seq} (retention)")
         return []
+    covering = [cp for cp, fields in checkpoints if seq is not None and seq <= fields["pruned_through_seq"]]
+    if covering:
+        # Older than what a (signed) checkpoint removed: there is nothing left to compare it with.
+        notes.append(f"the head you kept (seq {seq}) was pruned under the checkpoint at seq {covering[-1].seq} (retention); it cannot be compared")
+        return []
     last = chain[-1].seq if chain else 0
     where = f"seq {seq}" if seq is not None else "it"
+    hint = "; if it was pruned, give it as SEQ:HASH" if seq is None and checkpoints else ""
     return [
         Problem(
             seq,
             TRUNCATED,
             f"the head you kept ({where}, sha256 {hashed}) is not in the chain (now {len(chain)} entries, last seq {last}): "
-            "entries were cut off the end, or the chain was rewritten",
+            f"entries were cut off the end, or the chain was rewritten{hint}",
         )
     ]

@@ -171,8 +171,12 @@ def test_a_chain_may_start_after_a_checkpoint_that_accounts_for_it() -> None:
     assert result.ok, result.problems
     assert result.first_seq == 4
     assert any("checkpoint at seq 7" in note for note in result.notes)
-    # The head an operator kept before the prune, if it was the last entry pruned, is accounted for.
+    # The head an operator kept before the prune, if it was the last entry pruned, is accounted for;
+    # an older one too when its seq is given (nothing is left to compare it with).
     assert verify_chain(pruned, KEYS, expected_head=entries[2].entry_hash).ok
+    assert verify_chain(pruned, KEYS, expected_head=f"2:{entries[1].entry_hash}").ok
+    [problem] = verify_chain(pruned, KEYS, expected_head=entries[1].entry_hash).problems
+    assert problem.code == chain.TRUNCATED and "give it as SEQ:HASH" in problem.message
     # Deleting one more entry at the start is not covered by the checkpoint.
     assert _codes(verify_chain(pruned[1:], KEYS)) == [(5, chain.MISSING_START)]
     # Without any checkpoint, a chain that does not start at seq 1 lost its beginning.
