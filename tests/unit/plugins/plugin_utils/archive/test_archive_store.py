@@ -206,6 +206,9 @@ def test_record_body_is_canonical_and_redaction_keeps_it_json() -> None:
 
 def test_concurrent_writers_keep_one_chain(site: ArchiveSite) -> None:
     """Eight controllers append at once: the writer lock keeps one linear chain, no fork, no lost entry."""
+    # The store exists first: creating a SQLite file from eight connections at one instant is the store's own
+    # race (open_store: O_EXCL and the WAL switch), not what this test is about.
+    assert site.entries() == []
 
     def write(worker: int) -> None:
         for number in range(5):
