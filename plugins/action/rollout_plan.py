@@ -15,7 +15,15 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.host_
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.batches import batches_fingerprint, plan_batches
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.failure_budget import allowed_failures
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.plan import ROLLOUT_VAR, RolloutPlanError, validate_rollout
-from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state import RolloutStateError, read_state, start_point, state_path
+from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state import (
+    RolloutStateError,
+    pinned_state_store,
+    read_state,
+    start_point,
+    state_location,
+    store_problem,
+)
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import StoreError
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "rollout": {"type": "dict", "required": True},
@@ -61,14 +69,19 @@ class ActionModule(ActionBase):
         if not token_id:
             result.update(failed=True, changed=False, msg="rollout_plan needs token_id or approval (the run's approval scope)")
             return result
+        root = None
         try:
-            # Next to the token ledger, from the inventory's policy: extra vars cannot move it.
-            ledger_dir = load_trust_root().ledger_dir
-            path = state_path(ledger_dir, args["app"], args["env"])
-            existing = read_state(path)
+            # In the store the pinned trust root names (shared by every controller with PostgreSQL): extra vars cannot move it.
+            root = load_trust_root()
+            with pinned_state_store(root) as store, store.transaction() as tx:
+                where = state_location(store.settings.location, args["app"], args["env"])
+                existing = read_state(tx, args["app"], args["env"], store.settings.location)
             start = start_point(existing, args["release_id"], token_id, fingerprint, args["resume"])
         except ApprovalError as exc:
             result.update(failed=True, changed=False, msg=f"rollout state unavailable [{exc.code}]: {exc.message}")
+            return result
+        except StoreError as exc:
+            result.update(failed=True, changed=False, state_store_error=True, msg=store_problem(exc, root))
             return result
         except RolloutStateError as exc:
             result.update(failed=True, changed=False, msg=f"rollout refused: {exc}")
@@ -83,7 +96,7 @@ class ActionModule(ActionBase):
             token_id=token_id,
             start_batch=start,
             hosts_switched=switched,
-            state_path=path,
+            state_location=where,
             health={
                 "interval": plan.health.interval,
                 "consecutive_successes": plan.health.consecutive_successes,

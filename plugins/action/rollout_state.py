@@ -1,7 +1,12 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Record where a gray release stands in the controller state file, judge batches against the failure budget and analyses."""
+"""Record where a gray release stands in the state store, judge batches against the failure budget and analyses.
+
+Every event reads, computes and writes the rollout's state in one write transaction of the store the pinned
+trust root names. A store that cannot be opened, read or written fails the task, naming the store (never a
+password): at the start no host has been touched yet, after a batch the gray_release role undoes the rollout.
+"""
 
 from __future__ import annotations
 
@@ -17,19 +22,25 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.plan impor
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.progress import progress_line, summary_table
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state import (
     STATUSES,
+    RolloutState,
     RolloutStateError,
     begin_state,
+    pinned_state_store,
     read_state,
     record_batch,
-    state_path,
+    state_location,
+    store_problem,
     with_plan,
     with_rolled_back,
     with_status,
+    with_weights,
     write_state,
 )
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import StoreError
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.store import Store
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
-    "event": {"type": "str", "required": True, "choices": ["start", "batch", "analysis", "status"]},
+    "event": {"type": "str", "required": True, "choices": ["start", "batch", "analysis", "status", "weights"]},
     "app": {"type": "str", "required": True},
     "env": {"type": "str", "required": True},
     "release_id": {"type": "str", "default": ""},
@@ -49,6 +60,8 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "measurements": {"type": "list", "elements": "raw", "default": []},
     "status": {"type": "str", "choices": list(STATUSES)},
     "message": {"type": "str", "default": ""},
+    # None: keep the weights the state holds; {} forgets them (restored).
+    "lb_weights_before": {"type": "dict"},
 }
 
 
@@ -64,20 +77,37 @@ class ActionModule(ActionBase):
         if args["event"] == "analysis":
             result.update(_judge(args))
             return result
+        root = None
         try:
-            # Next to the token ledger, from the inventory's policy: extra vars cannot move it.
-            ledger_dir = load_trust_root().ledger_dir
-            path = state_path(ledger_dir, args["app"], args["env"])
-            result.update(self._record(path, args))
+            # The store the pinned trust root names: no variable can point the state elsewhere.
+            root = load_trust_root()
+            with pinned_state_store(root) as store:
+                result.update(self._record(store, args))
         except ApprovalError as exc:
             result.update(failed=True, changed=False, msg=f"rollout state unavailable [{exc.code}]: {exc.message}")
+        except StoreError as exc:
+            result.update(failed=True, changed=False, state_store_error=True, msg=store_problem(exc, root))
         except RolloutStateError as exc:
             result.update(failed=True, changed=False, msg=f"rollout state refused: {exc}")
         return result
 
-    def _record(self, path: str, args: dict[str, Any]) -> dict[str, Any]:
-        existing = read_state(path)
-        out: dict[str, Any] = {"state_path": path}
+    def _record(self, store: Store, args: dict[str, Any]) -> dict[str, Any]:
+        location = store.settings.location
+        where = state_location(location, args["app"], args["env"])
+        out: dict[str, Any] = {"state_location": where}
+        # Check mode changes nothing on the hosts, so the state must not claim progress either.
+        write = not self._task.check_mode
+        # Read, decide and write in one transaction under the store's writer lock: a killed controller leaves the
+        # previous state or the new one, and no other controller's write slips in between.
+        with store.transaction(write=write) as tx:
+            existing = read_state(tx, args["app"], args["env"], location)
+            state = self._next_state(existing, args, where, out)
+            if write:
+                write_state(tx, state)
+        out.update(changed=write, state=state.as_dict(), msg=state.last_progress if args["event"] == "batch" else state.message)
+        return out
+
+    def _next_state(self, existing: RolloutState | None, args: dict[str, Any], where: str, out: dict[str, Any]) -> RolloutState:
         if args["event"] == "start":
             for key in ("release_id", "token_id", "batches_fingerprint"):
                 if not args[key]:
@@ -92,31 +122,31 @@ class ActionModule(ActionBase):
                 args["batches_total"],
                 args["resume"],
             )
-            state = with_plan(state, args["batches"], args["allowed_failures"])
-        else:
-            if existing is None:
-                raise RolloutStateError(f"no rollout state at {path}; event {args['event']} needs a started rollout")
-            if args["release_id"] and existing.release_id != args["release_id"]:
-                raise RolloutStateError(f"the state at {path} is for release {existing.release_id}, not {args['release_id']}")
-            if args["event"] == "batch":
-                allowed = args["allowed_failures"]
-                if allowed is None:
-                    allowed = existing.allowed_failures or 0
-                number = existing.batches_done + 1
-                state, verdict = record_batch(existing, args["batch_hosts"], args["failed_hosts"], allowed, args["host_results"])
-                progress = progress_line(state, number, args["batch_hosts"], args["failed_hosts"], verdict.exceeded)
-                state = replace(state, last_progress=progress)
-                out.update(budget_exceeded=verdict.exceeded, budget=verdict.describe(), progress=progress)
-            else:
-                if not args["status"]:
-                    raise RolloutStateError("event status needs status")
-                state = with_status(with_rolled_back(existing, args["rolled_back_hosts"]), args["status"], args["message"] or args["status"])
-                out["summary"] = summary_table(state)
-        # Check mode changes nothing on the hosts, so the state must not claim progress either.
-        if not self._task.check_mode:
-            write_state(path, state)
-        out.update(changed=not self._task.check_mode, state=state.as_dict(), msg=state.last_progress if args["event"] == "batch" else state.message)
-        return out
+            return with_weights(with_plan(state, args["batches"], args["allowed_failures"]), args["lb_weights_before"])
+        if existing is None:
+            raise RolloutStateError(f"no rollout state in {where}; event {args['event']} needs a started rollout")
+        if args["release_id"] and existing.release_id != args["release_id"]:
+            raise RolloutStateError(f"the state in {where} is for release {existing.release_id}, not {args['release_id']}")
+        if args["event"] == "weights":
+            if args["lb_weights_before"] is None:
+                raise RolloutStateError("event weights needs lb_weights_before ({} when the weights were restored)")
+            return with_weights(existing, args["lb_weights_before"])
+        if args["event"] == "batch":
+            allowed = args["allowed_failures"]
+            if allowed is None:
+                allowed = existing.allowed_failures or 0
+            number = existing.batches_done + 1
+            state, verdict = record_batch(existing, args["batch_hosts"], args["failed_hosts"], allowed, args["host_results"])
+            progress = progress_line(state, number, args["batch_hosts"], args["failed_hosts"], verdict.exceeded)
+            state = with_weights(replace(state, last_progress=progress), args["lb_weights_before"])
+            out.update(budget_exceeded=verdict.exceeded, budget=verdict.describe(), progress=progress)
+            return state
+        if not args["status"]:
+            raise RolloutStateError("event status needs status")
+        state = with_status(with_rolled_back(existing, args["rolled_back_hosts"]), args["status"], args["message"] or args["status"])
+        state = with_weights(state, args["lb_weights_before"])
+        out["summary"] = summary_table(state)
+        return state
 
 
 def _judge(args: dict[str, Any]) -> dict[str, Any]:

@@ -17,8 +17,9 @@ description:
     path and the value; see docs/gray-release.md.
   - Cuts O(hosts) into batches at each hosts step's cumulative target (percentages round up), canary first, in the order
     given, never an empty batch.
-  - Reads the rollout state kept next to the approval token ledger (the C(ledger_dir) of the pinned trust root) and
-    returns the first batch this run deploys. With O(resume=true) it refuses unless a paused or interrupted rollout of the
+  - Reads the rollout state from the state store the pinned trust root names (SQLite in its C(ledger_dir), or the
+    PostgreSQL every controller shares) and returns the first batch this run deploys. A store that cannot be read fails
+    the task naming the store, never its password. With O(resume=true) it refuses unless a paused or interrupted rollout of the
     same release, approved by the same token, with the same batches, exists. Without it, it refuses while another rollout
     of the same app and environment is paused or running.
 author:
@@ -110,10 +111,11 @@ hosts_switched:
   returned: success
   type: list
   elements: str
-state_path:
-  description: The controller file holding this rollout's state.
+state_location:
+  description: Where this rollout's state is, the store (a file, or C(postgresql://user@host:port/db)) and the row.
   returned: success
   type: str
+  sample: /var/lib/opsgate/ledger/state.sqlite3 (rollout_states shop/prod)
 health:
   description: The health settings (interval, consecutive_successes, failure_limit, timeout).
   returned: success

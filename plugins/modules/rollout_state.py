@@ -12,8 +12,12 @@ short_description: Record a gray release's progress in its controller state, jud
 version_added: 0.1.0
 description:
   - Runs on the controller only (an action plugin); contacts no host.
-  - The state file is C(<ledger_dir>/rollouts/<app>--<env>/state.json), where C(ledger_dir) is that of the
-    trust root pinned on the controller (next to the token ledger), written atomically. No variable can move it.
+  - The state is one JSON document per app and environment, a row of the table C(rollout_states) of the state store the
+    trust root pinned on the controller names (SQLite C(<ledger_dir>/state.sqlite3) by default, or a PostgreSQL every
+    controller shares, so a rollout paused on one controller resumes on another). No variable can move it.
+  - Every event reads, decides and writes in one write transaction, so a killed controller leaves the previous state or the new
+    one. A store that cannot be opened, read or written fails the task (RV(state_store_error)), naming the store and the
+    error, never a password; the gray_release role then undoes the rollout (docs/gray-release.md).
   - O(event=start) writes a fresh state, or marks the paused state running again when O(resume=true); it refuses like
     M(opsgate.release.rollout_plan) does. It keeps O(batches) and O(allowed_failures) when given, for the progress lines.
   - O(event=batch) records a finished batch. Its hosts not in O(failed_hosts) join C(hosts_switched); the failed ones count
@@ -21,6 +25,8 @@ description:
     gets a result (O(host_results)). Returns RV(budget_exceeded) and RV(progress).
   - O(event=status) sets the status (for example C(paused_for_approval), C(rolled_back), C(done)) with a message, marks
     O(rolled_back_hosts), and returns RV(summary).
+  - O(event=weights) keeps O(lb_weights_before), the load balancer weights a setWeight step is about to change, so a
+    resume on any controller restores them; V({}) forgets them once restored.
   - O(event=analysis) judges the metric bodies of an analysis step (O(rollout), O(step), O(measurements)) with Argo
     Rollouts' semantics and returns RV(verdict); it writes nothing.
   - In check mode nothing is written.
@@ -33,13 +39,13 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Computes the same results but does not write the state file.
+    details: Computes the same results but does not write the state.
 options:
   event:
     description: What happened.
     type: str
     required: true
-    choices: [start, batch, analysis, status]
+    choices: [start, batch, analysis, status, weights]
   app:
     description: The application; with O(env) it names the state.
     type: str
@@ -123,6 +129,12 @@ options:
     description: Why (O(event=status)).
     type: str
     default: ""
+  lb_weights_before:
+    description:
+      - Host name to the load balancer weight it had before a setWeight step changed it, kept in the state until restored
+        (required for O(event=weights); on other events it replaces what the state keeps). V({}) when nothing is to be restored.
+      - When omitted (other than O(event=weights)), the state keeps what it has.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -168,10 +180,15 @@ state:
   description: The state after the event (release_id, token_id, batches_done, hosts_switched, failed_hosts, status, message, ...).
   returned: success, except for O(event=analysis)
   type: dict
-state_path:
-  description: The state file.
+state_location:
+  description: Where the state is, the store (a file, or C(postgresql://user@host:port/db)) and the row.
   returned: success, except for O(event=analysis)
   type: str
+  sample: /var/lib/opsgate/ledger/state.sqlite3 (rollout_states shop/prod)
+state_store_error:
+  description: True when the task failed because the state store could not be opened, read or written.
+  returned: failure
+  type: bool
 budget_exceeded:
   description: Whether the failed hosts so far exceed the failure budget.
   returned: O(event=batch)

@@ -4,7 +4,7 @@
 """What a person reads while a gray release runs: one progress line per batch, a table of every host, a status view.
 
 Pure functions over the rollout state (state.py): no file, no clock, no Ansible. The ``rollout_state`` action
-returns their lines; bin/opsgate-rollout prints the same lines from the state file.
+returns their lines; bin/opsgate-rollout prints the same lines from the state store.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def resume_hint(state: RolloutState) -> str | None:
     return None
 
 
-def status_view(state: RolloutState, path: str) -> list[str]:
+def status_view(state: RolloutState, location: str) -> list[str]:
     """What ``opsgate-rollout status`` prints: where the rollout stands, every host, the last message, how to go on."""
     lines = [
         f"rollout {state.app} / {state.env}: {state.status}",
@@ -181,5 +181,5 @@ def status_view(state: RolloutState, path: str) -> list[str]:
     hint = resume_hint(state)
     if hint:
         lines.append(hint)
-    lines.append(f"state file: {path}")
+    lines.append(f"state:    {location}")
     return lines

@@ -1,37 +1,46 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The controller-side rollout state: where a gray release stands, so an approval step can end a run and a later run resume.
+"""The rollout state: where a gray release stands, so an approval step can end a run and a later run resume, on any controller.
 
-One ``state.json`` per app and environment under ``<ledger_dir>/rollouts/``, next to the token
-ledger (same directory, same 0700 permissions). Written atomically (temporary file + rename),
-so a killed controller leaves the previous state or the new one, never half of either.
+One JSON document per app and environment, a row of the state store's ``rollout_states`` (SQLite in the
+pinned trust root's ledger folder, or the PostgreSQL every controller shares; ``plugin_utils/state_store``).
+Every change is read, computed and written in one write transaction under the store's writer lock, so a
+killed controller leaves the previous state or the new one, and two controllers never interleave. The
+document also keeps the load balancer weights a setWeight step changed (``lb_weights_before``), so a
+resume on another controller gives them back. Files from before the store are imported once
+(``state_import.py``, ``bin/opsgate-rollout import``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 try:
-    from ansible_collections.opsgate.release.plugins.module_utils.approval.atomic_file import write_atomic
-except ImportError:  # bin/opsgate-rollout imports this package with plugin_utils and module_utils on sys.path
-    from approval.atomic_file import write_atomic  # type: ignore[no-redef]
+    from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import StoreError, store_settings
+    from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.store import Store, open_store
+except ImportError:  # bin/opsgate-rollout: plugins/plugin_utils and plugins/module_utils on sys.path
+    from state_store.settings import StoreError, store_settings  # type: ignore[no-redef]
+    from state_store.store import Store, open_store  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
+    from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import TrustRoot
+    from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.store import Transaction
+
     from .failure_budget import BudgetVerdict
 
-STATE_FILE = "state.json"
-ROLLOUTS_DIR = "rollouts"
 # Version 2 adds the batch plan, the failure budget and a result per host (what the progress lines and the
-# summary table show); version 1 files still read, with none of those.
+# summary table show); version 1 documents still read, with none of those. ``lb_weights_before`` is optional
+# (absent reads as none kept), so it needs no new version.
 STATE_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+STATE_TABLE = "rollout_states"
 
 RUNNING = "running"
 PAUSED_FOR_APPROVAL = "paused_for_approval"
@@ -57,7 +66,7 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class RolloutStateError(ValueError):
-    """A refused start or resume, or an unreadable state file."""
+    """A refused start or resume, or an unreadable state document."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,8 @@ class RolloutState:
     host_results: dict[str, HostResult] = field(default_factory=dict)
     # The progress line of the last recorded batch.
     last_progress: str = ""
+    # Host name -> the load balancer weight it had before a setWeight step changed it; {} when none is to restore.
+    lb_weights_before: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -121,6 +132,7 @@ class RolloutState:
         data["failed_hosts"] = list(self.failed_hosts)
         data["plan"] = [{"number": batch.number, "hosts": list(batch.hosts), "gates": [asdict(gate) for gate in batch.gates]} for batch in self.plan]
         data["host_results"] = {host: asdict(result) for host, result in self.host_results.items()}
+        data["lb_weights_before"] = dict(self.lb_weights_before)
         data["version"] = STATE_VERSION
         return data
 
@@ -129,11 +141,43 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def state_path(ledger_dir: str, app: str, env: str) -> str:
+def check_names(app: str, env: str) -> None:
+    """App and environment name a rollout in messages, commands and the store's key: plain names only."""
     for label, value in (("app", app), ("env", env)):
         if not _SAFE_NAME.fullmatch(value):
-            raise RolloutStateError(f"{label} {value!r} cannot name a rollout state directory (letters, digits, '.', '_', '-')")
-    return os.path.join(ledger_dir, ROLLOUTS_DIR, f"{app}--{env}", STATE_FILE)
+            raise RolloutStateError(f"{label} {value!r} cannot name a rollout state (letters, digits, '.', '_', '-'; up to 128)")
+
+
+def pinned_location(root: TrustRoot) -> str:
+    """The store the pinned trust root names, as messages show it (a file, or postgresql://user@host:port/db; never a password)."""
+    try:
+        return store_settings(root.state_store, root.ledger_dir, environ={}).location
+    except StoreError:
+        return f"the trust root's state_store {root.state_store!r}"
+
+
+@contextmanager
+def pinned_state_store(root: TrustRoot, environ: Mapping[str, str] | None = None) -> Iterator[Store]:
+    """A connection to the store the pinned root names (the environment adds only its password); StoreError when it cannot open."""
+    store = open_store(store_settings(root.state_store, root.ledger_dir, environ))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def store_problem(exc: StoreError, root: TrustRoot | None) -> str:
+    """Why a rollout cannot go on without its store: the StoreError (which names backend and location, never a password) and the store."""
+    text = str(exc)
+    location = pinned_location(root) if root is not None else ""
+    where = f" (state store {location})" if location and location not in text else ""
+    return f"rollout state unavailable [{StoreError.code}]{where}: {text}; a gray release does not go on without its rollout state (fail closed)"
+
+
+def state_location(store_location: str, app: str, env: str) -> str:
+    """Where one rollout's state is, for messages: the store (a file or postgresql://user@host:port/db, never a password) and the row."""
+    check_names(app, env)
+    return f"{store_location} ({STATE_TABLE} {app}/{env})"
 
 
 def new_state(app: str, env: str, release_id: str, token_id: str, fingerprint: str, batches_total: int) -> RolloutState:
@@ -311,15 +355,36 @@ def with_rolled_back(state: RolloutState, hosts: Sequence[str]) -> RolloutState:
     return replace(state, host_results=results, updated_at=_now())
 
 
-def read_state(path: str) -> RolloutState | None:
+def parse_weights(value: Any, where: str) -> dict[str, int]:
+    """``{host: weight}`` as the load balancer seam reads them: host names, whole numbers from 0."""
+    if not isinstance(value, Mapping):
+        raise RolloutStateError(f"{where} must be a mapping of host name to weight, got {value!r}")
+    weights: dict[str, int] = {}
+    for host, weight in value.items():
+        if not isinstance(host, str) or not host:
+            raise RolloutStateError(f"{where} has a key that is no host name: {host!r}")
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+            raise RolloutStateError(f"{where}.{host} must be a whole number from 0, got {weight!r}")
+        weights[host] = weight
+    return weights
+
+
+def with_weights(state: RolloutState, weights: Mapping[str, Any] | None) -> RolloutState:
+    """Keep (or, with {}, forget) the weights a setWeight step changed; None leaves them as they are."""
+    if weights is None:
+        return state
+    return replace(state, lb_weights_before=parse_weights(weights, "lb_weights_before"), updated_at=_now())
+
+
+def parse_document(text: str | bytes, where: str) -> RolloutState:
+    """A state document as the store (or a state.json from before it) holds it; refused naming ``where`` when unreadable."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data: dict[str, Any] = json.load(handle)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise RolloutStateError(f"rollout state {path} is unreadable ({exc}); an operator must inspect it before any rollout of this app") from None
+        data: dict[str, Any] = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RolloutStateError(f"rollout state {where} is unreadable ({exc}); an operator must inspect it before any rollout of this app") from None
     try:
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
         if data.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"version {data.get('version')!r}")
         allowed = data.get("allowed_failures")
@@ -340,18 +405,55 @@ def read_state(path: str) -> RolloutState | None:
             allowed_failures=None if allowed is None else int(allowed),
             host_results=_read_host_results(data.get("host_results") or {}),
             last_progress=str(data.get("last_progress") or ""),
+            lb_weights_before=parse_weights(data.get("lb_weights_before") or {}, "lb_weights_before"),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise RolloutStateError(f"rollout state {path} is not a state this version understands ({exc})") from None
+        raise RolloutStateError(f"rollout state {where} is not a state this version understands ({exc})") from None
     if state.status not in STATUSES:
-        raise RolloutStateError(f"rollout state {path} has unknown status {state.status!r}")
+        raise RolloutStateError(f"rollout state {where} has unknown status {state.status!r}")
     return state
 
 
-def write_state(path: str, state: RolloutState) -> None:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    write_atomic(path, json.dumps(state.as_dict(), sort_keys=True, indent=2), 0o600)
+def state_document(state: RolloutState) -> str:
+    return json.dumps(state.as_dict(), sort_keys=True)
+
+
+def read_state(tx: Transaction, app: str, env: str, store_location: str = "the state store") -> RolloutState | None:
+    """The state of one app and environment, None when the store has none; an unreadable document is refused, never skipped."""
+    where = state_location(store_location, app, env)
+    found = tx.row(f"SELECT document FROM {STATE_TABLE} WHERE app = ? AND env = ?", (app, env))
+    if found is None:
+        return None
+    state = parse_document(str(found[0]), where)
+    if (state.app, state.env) != (app, env):
+        raise RolloutStateError(f"rollout state {where} holds the rollout of {state.app}/{state.env}; an operator must inspect it")
+    return state
+
+
+def write_state(tx: Transaction, state: RolloutState) -> None:
+    """Insert or replace the row of ``state`` in the caller's write transaction (which holds the store's writer lock).
+
+    A fresh row is inserted, an existing one updated: no upsert, so a database role needs UPDATE only where a
+    rollout already has a state (what docs/state-store.md grants).
+    """
+    check_names(state.app, state.env)
+    document = state_document(state)
+    key = (state.app, state.env)
+    if tx.row(f"SELECT 1 FROM {STATE_TABLE} WHERE app = ? AND env = ?", key) is None:
+        tx.execute(f"INSERT INTO {STATE_TABLE} (app, env, document, updated_at) VALUES (?, ?, ?, ?)", (*key, document, state.updated_at))
+    else:
+        tx.execute(f"UPDATE {STATE_TABLE} SET document = ?, updated_at = ? WHERE app = ? AND env = ?", (document, state.updated_at, *key))
+
+
+def list_states(tx: Transaction, store_location: str = "the state store") -> list[tuple[str, str, RolloutState | RolloutStateError]]:
+    """Every rollout state of the store, by app and environment; an unreadable one as its refusal, so a listing shows it."""
+    listed: list[tuple[str, str, RolloutState | RolloutStateError]] = []
+    for app, env, document in tx.rows(f"SELECT app, env, document FROM {STATE_TABLE} ORDER BY app, env"):
+        try:
+            listed.append((str(app), str(env), parse_document(str(document), f"{store_location} ({STATE_TABLE} {app}/{env})")))
+        except RolloutStateError as exc:
+            listed.append((str(app), str(env), exc))
+    return listed
 
 
 def start_point(existing: RolloutState | None, release_id: str, token_id: str, fingerprint: str, resume: bool) -> int:
