@@ -23,6 +23,10 @@ import pytest
 from demo_slots import SLOTS
 from demo_slots import serving as _serving
 
+from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state import read_state
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import SQLITE_FILE, store_settings
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.store import open_store
+
 ROOT = Path(__file__).resolve().parents[3]
 PYTHON = sys.executable
 CLI = [PYTHON, str(ROOT / "bin/opsgate-approval")]
@@ -57,6 +61,15 @@ def _sign_policy(approvals: Path, version: int, freezes: list[dict[str, str]]) -
     _run(*CLI, "admin-sign", "--key", str(approvals / "keys/admin-two.pem"), "--in", str(half), "--out", str(approvals / "trust/policy.json"))
 
 
+def _rollout_state(ledger: Path) -> dict[str, object] | None:
+    """The demo's rollout state in the SQLite state store of its ledger folder (None before the run wrote one)."""
+    if not (ledger / SQLITE_FILE).exists():
+        return None
+    with open_store(store_settings({"backend": "sqlite"}, str(ledger), environ={})) as store, store.transaction() as tx:
+        state = read_state(tx, "sample_app", "demo")
+    return None if state is None else state.as_dict()
+
+
 def _freeze(start: datetime, end: datetime) -> dict[str, str]:
     return {"name": "incident-freeze", "start": f"{start:%Y-%m-%dT%H:%M}", "end": f"{end:%Y-%m-%dT%H:%M}", "timezone": "UTC", "reason": "major incident"}
 
@@ -72,7 +85,7 @@ def test_a_freeze_that_begins_mid_rollout_stops_it_before_the_next_batch_until_i
         "ANSIBLE_NOCOLOR": "1",
     }
     playbook = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", "demo/inventory/app_slots.yml", "-e", "opsgate_target_hosts=app_slots"]
-    state_file = approvals / "ledger/rollouts/sample_app--demo/state.json"
+    ledger = approvals / "ledger"
     _run("bash", "demo/local_lb.sh", "start", str(demo / "lb"))
     try:
         token_v1, token_v2 = tmp_path / "deploy-1.token", tmp_path / "gray-2.token"
@@ -87,14 +100,14 @@ def test_a_freeze_that_begins_mid_rollout_stops_it_before_the_next_batch_until_i
                 "-e", "app_version=2.0.0", "-e", f"app_sha256={sha['2.0.0']}", "-e", "demo_change_id=CHG-F-2", "-e", "approval_gate_run_id=job-2"]  # fmt: skip
         rollout = subprocess.Popen(gray, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (state_file.exists() and json.loads(state_file.read_text())["batches_done"] >= 1):
+        while time.monotonic() < deadline and not ((_rollout_state(ledger) or {}).get("batches_done", 0) >= 1):
             time.sleep(0.5)
-        assert json.loads(state_file.read_text())["batches_done"] == 1, "the canary batch did not finish"
+        assert (_rollout_state(ledger) or {}).get("batches_done") == 1, "the canary batch did not finish"
         # During the pause after the canary, the administrators sign a freeze that has just begun.
         now = datetime.now(UTC)
         _sign_policy(approvals, 2, [_freeze(now - timedelta(minutes=1), now + timedelta(hours=2))])
         output = rollout.communicate(timeout=180)[0]
-        state = json.loads(state_file.read_text())
+        state = _rollout_state(ledger) or {}
         assert state["status"] == "paused_for_freeze", output[-3000:]
         assert "stopped before batch 2 of 2: freeze incident-freeze" in state["message"]
         assert _serving() == ["2.0.0", "1.0.0", "1.0.0", "1.0.0"]
@@ -110,7 +123,7 @@ def test_a_freeze_that_begins_mid_rollout_stops_it_before_the_next_batch_until_i
         resumed = _run(*resume, "-v", env=env)
         assert "resumed by run job-2" in resumed.stdout
         assert _serving() == ["2.0.0"] * 4
-        assert json.loads(state_file.read_text())["status"] == "done"
+        assert (_rollout_state(ledger) or {})["status"] == "done"
     finally:
         _run("bash", "demo/local_lb.sh", "stop", str(demo / "lb"), check=False)
         for slot in SLOTS:

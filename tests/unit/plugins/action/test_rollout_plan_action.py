@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pg_cluster
 import pytest
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.batches import batches_fingerprint, plan_batches
@@ -19,11 +20,12 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.plan impor
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state import (
     PAUSED_FOR_APPROVAL,
     new_state,
-    state_path,
     with_batch_done,
     with_status,
     write_state,
 )
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import PASSWORD_ENV, store_settings
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.store import open_store
 
 REPO = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(REPO / "tests" / "unit" / "plugins" / "plugin_utils" / "approval"))
@@ -59,11 +61,12 @@ PLAYBOOK = """
 
 
 class Controller:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, state_store: dict[str, Any] | None = None) -> None:
         self.root = root
         self.ledger = root / "ledger"
-        # The rollout state lives in the ledger folder the pinned trust root names.
-        self.trust_root = ApprovalKit(str(self.ledger)).install(root / "etc")
+        # The rollout state lives in the state store the pinned trust root names: SQLite in its ledger folder by default.
+        self.trust_root = ApprovalKit(str(self.ledger), state_store=state_store).install(root / "etc")
+        self.settings = store_settings(state_store or {"backend": "sqlite"}, str(self.ledger), environ={PASSWORD_ENV: pg_cluster.PASSWORD})
         interpreter = f"ansible_python_interpreter={sys.executable}"
         lines = [f"localhost ansible_connection=local {interpreter}", "[app]", *(f"{host} ansible_connection=local {interpreter}" for host in HOSTS)]
         (root / "hosts.ini").write_text("\n".join(lines) + "\n")
@@ -82,6 +85,7 @@ class Controller:
             "ANSIBLE_LOCAL_TEMP": str(self.root / ".ansible" / "tmp"),
             "ANSIBLE_NOCOLOR": "1",
             "OPSGATE_TRUST_ROOT": str(self.trust_root),
+            PASSWORD_ENV: pg_cluster.PASSWORD,
         }
         command = [
             str(PLAYBOOK_BIN),
@@ -102,11 +106,11 @@ class Controller:
         return done, json.loads(result_file.read_text()) if result_file.exists() else None
 
 
-@pytest.fixture
-def controller(tmp_path: Path) -> Controller:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def controller(request: pytest.FixtureRequest, tmp_path: Path) -> Controller:
     if not PLAYBOOK_BIN.exists():
         pytest.skip("ansible-playbook is not installed next to the test interpreter")
-    return Controller(tmp_path)
+    return Controller(tmp_path, None if request.param == "sqlite" else request.getfixturevalue("postgresql_store"))
 
 
 def test_plan_returns_batches_budget_and_fresh_start(controller: Controller) -> None:
@@ -117,7 +121,7 @@ def test_plan_returns_batches_budget_and_fresh_start(controller: Controller) -> 
     assert result["batches"][0]["gates"] == [{"kind": "approval", "step": 1, "reason": "watch the canary"}]
     assert result["start_batch"] == 0 and result["hosts_switched"] == []
     assert result["allowed_failures"] == 1
-    assert result["state_path"] == str(controller.ledger / "rollouts" / "shop--prod" / "state.json")
+    assert result["state_location"] == f"{controller.settings.location} (rollout_states shop/prod)"
 
 
 def test_limit_changes_the_batches(controller: Controller) -> None:
@@ -138,7 +142,8 @@ def test_bad_plan_fails_naming_the_key_path(controller: Controller) -> None:
 def _pause_after_canary(controller: Controller) -> None:
     batches = plan_batches(HOSTS, validate_rollout(PLAN).steps)
     state = with_batch_done(new_state("shop", "prod", RELEASE, "tok-7", batches_fingerprint(batches), len(batches)), ["app1"])
-    write_state(state_path(str(controller.ledger), "shop", "prod"), with_status(state, PAUSED_FOR_APPROVAL, "watch the canary"))
+    with open_store(controller.settings) as store, store.transaction(write=True) as tx:
+        write_state(tx, with_status(state, PAUSED_FOR_APPROVAL, "watch the canary"))
 
 
 def test_resume_continues_after_the_approval_step(controller: Controller) -> None:

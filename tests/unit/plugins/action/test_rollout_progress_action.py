@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pg_cluster
 import pytest
+
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import PASSWORD_ENV
 
 REPO = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(REPO / "tests" / "unit" / "plugins" / "plugin_utils" / "approval"))
@@ -97,8 +100,10 @@ def root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_progress_lines_and_the_summary_from_a_playbook(root: Path) -> None:
-    trust_root = ApprovalKit(str(root / "ledger")).install(root / "etc")
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_progress_lines_and_the_summary_from_a_playbook(root: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    pinned = None if backend == "sqlite" else request.getfixturevalue("postgresql_store")
+    trust_root = ApprovalKit(str(root / "ledger"), state_store=pinned).install(root / "etc")
     interpreter = f"ansible_python_interpreter={sys.executable}"
     lines = [f"localhost ansible_connection=local {interpreter}", "[app]", *(f"{host} ansible_connection=local {interpreter}" for host in HOSTS)]
     (root / "hosts.ini").write_text("\n".join(lines) + "\n")
@@ -113,6 +118,7 @@ def test_progress_lines_and_the_summary_from_a_playbook(root: Path) -> None:
         "ANSIBLE_LOCAL_TEMP": str(root / ".ansible" / "tmp"),
         "ANSIBLE_NOCOLOR": "1",
         "OPSGATE_TRUST_ROOT": str(trust_root),
+        PASSWORD_ENV: pg_cluster.PASSWORD,
     }
     done = subprocess.run(
         [str(PLAYBOOK_BIN), "-i", "hosts.ini", "play.yml", "-e", "@rollout.json"], cwd=root, env=env, capture_output=True, text=True, timeout=180, check=False

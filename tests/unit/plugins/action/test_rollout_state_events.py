@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from ledger_kit import BACKENDS, settings_for
 
 from ansible_collections.opsgate.release.plugins.action.rollout_state import _judge
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state import (
@@ -21,6 +22,7 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state impo
     with_status,
     write_state,
 )
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.store import open_store
 
 RELEASE = "2.0.0-CHG-7-0123456789ab"
 
@@ -84,11 +86,15 @@ def test_a_failed_host_outside_the_batch_is_an_error() -> None:
         record_batch(_fresh(), ["app2"], ["app9"], 1)
 
 
-def test_the_recorded_state_survives_a_write_and_read(tmp_path: Any) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_recorded_state_survives_a_write_and_read(backend: str, request: pytest.FixtureRequest, tmp_path: Any) -> None:
     state, _budget = record_batch(_fresh(), ["app1"], [], 0)
-    path = str(tmp_path / "rollouts" / "shop--prod" / "state.json")
-    write_state(path, state)
-    assert read_state(path) == state
+    settings = settings_for(backend, request, str(tmp_path / "ledger"))
+    with open_store(settings) as store, store.transaction(write=True) as tx:
+        write_state(tx, state)
+    # Another connection (another controller, with PostgreSQL) reads the same state.
+    with open_store(settings) as store, store.transaction() as tx:
+        assert read_state(tx, "shop", "prod") == state
 
 
 PLAN: dict[str, Any] = {

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_kit import BACKENDS, settings_for
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.progress import (
     describe_gate,
@@ -29,12 +30,13 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.rollout.state impo
     begin_state,
     read_state,
     record_batch,
-    state_path,
+    state_location,
     with_plan,
     with_rolled_back,
     with_status,
     write_state,
 )
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.store import open_store
 
 RELEASE = "2.0.0-CHG-7-0123456789ab"
 OLD = "1.9.0-CHG-6-ffffffffffff"
@@ -183,18 +185,24 @@ def test_the_plan_must_match_the_batch_count() -> None:
         with_plan(state, [{"hosts": ["a"], "gates": [{"kind": "nap"}]}, {"hosts": ["b"]}], 1)
 
 
-def test_version_2_round_trips_and_version_1_still_reads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_version_2_round_trips_and_version_1_still_reads(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     state, line = _batch(_started(), 0)
     state = with_status(replace(state, last_progress=line), PAUSED_FOR_APPROVAL, "waiting for approval after batch 1 of 3")
-    path = state_path(str(tmp_path), "shop", "prod")
-    write_state(path, state)
-    assert read_state(path) == state
-    stored = json.loads(Path(path).read_text())
-    assert stored["version"] == 2 and stored["host_results"]["slot1"]["from_release"] == OLD
-    old = {key: stored[key] for key in stored if key not in ("plan", "allowed_failures", "host_results", "last_progress")}
-    Path(path).write_text(json.dumps({**old, "version": 1}))
-    legacy = read_state(path)
+    with open_store(settings_for(backend, request, str(tmp_path / "ledger"))) as store:
+        with store.transaction(write=True) as tx:
+            write_state(tx, state)
+        with store.transaction() as tx:
+            assert read_state(tx, "shop", "prod") == state
+            stored = json.loads(tx.row("SELECT document FROM rollout_states")[0])
+        assert stored["version"] == 2 and stored["host_results"]["slot1"]["from_release"] == OLD
+        old = {key: stored[key] for key in stored if key not in ("plan", "allowed_failures", "host_results", "last_progress", "lb_weights_before")}
+        with store.transaction(write=True) as tx:
+            tx.execute("UPDATE rollout_states SET document = ?", (json.dumps({**old, "version": 1}),))
+        with store.transaction() as tx:
+            legacy = read_state(tx, "shop", "prod")
     assert legacy is not None and legacy.plan == () and legacy.host_results == {} and legacy.allowed_failures is None
+    assert legacy.lb_weights_before == {}
     # A version 1 state's switched hosts still show, and can be marked rolled back.
     assert summary_table(with_rolled_back(legacy, ["slot1"]))[1] == f"slot1  -            {RELEASE}  passed  yes"
 
@@ -202,9 +210,11 @@ def test_version_2_round_trips_and_version_1_still_reads(tmp_path: Path) -> None
 def test_status_view_shows_the_token_id_the_table_and_how_to_resume() -> None:
     state, line = _batch(_started(), 0)
     state = with_status(replace(state, last_progress=line), PAUSED_FOR_APPROVAL, "waiting for approval after batch 1 of 3")
-    view = status_view(state, "/ledger/rollouts/shop--prod/state.json")
+    where = state_location("postgresql://opsgate@db:5432/opsgate", "shop", "prod")
+    view = status_view(state, where)
     assert view[:4] == ["rollout shop / prod: paused_for_approval", f"release:  {RELEASE}", "token id: tok-7", "batch:    1 of 3 done"]
     assert f"last batch: {line}" in view
     assert any(text.startswith("to resume: get the approval, then run the same playbook with -e opsgate_rollout_resume=true") for text in view)
+    assert view[-1] == "state:    postgresql://opsgate@db:5432/opsgate (rollout_states shop/prod)"
     done = status_view(with_status(state, DONE, "finished"), "/x")
     assert not any(text.startswith("to resume") for text in done)
