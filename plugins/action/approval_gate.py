@@ -29,6 +29,7 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope 
 from ansible_collections.opsgate.release.plugins.module_utils.approval.freezes import freezes_at
 from ansible_collections.opsgate.release.plugins.module_utils.approval.identity import shown
 from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import redact, token_from_inputs
+from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_root import load_trust_root
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import (
     RunScope,
     check_freeze_window,
@@ -47,6 +48,8 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.recei
     write_receipt,
 )
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.token_ledger import OUTCOMES, TokenLedger, policy_and_ledger
+from ansible_collections.opsgate.release.plugins.plugin_utils.archive.errors import ArchiveNotWritable
+from ansible_collections.opsgate.release.plugins.plugin_utils.archive.store import check_archive_writable
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "action": {"type": "str", "required": True, "choices": list(ACTIONS)},
@@ -201,6 +204,12 @@ class ActionModule(ActionBase):
         if ROLE_ACTIONS.get(_short_name(including_role(self._task))):
             # A change role checks readiness before the gate; this process must have done so for every host.
             require_readiness_receipt(ledger.store, identity, approval.digest, scope.hosts)
+        if not check_mode:
+            # Before the token is consumed: a change the operations archive could not record does not start.
+            try:
+                check_archive_writable(load_trust_root(), store=ledger.store)
+            except ArchiveNotWritable as exc:
+                raise errors.ApprovalError(errors.ARCHIVE_NOT_WRITABLE, f"{exc}; nothing was consumed") from None
         outcome = ledger.consume(
             approval.token_id,
             approval.digest,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -197,10 +198,12 @@ def open_store(settings: StoreSettings) -> Store:
         _check_sqlite_place(path)
         try:
             if not os.path.lexists(path):
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+                # Another controller process may create it at the same instant: then it exists, which is all we need.
+                with suppress(FileExistsError):
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
             connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None)
             # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE for writers).
-            connection.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(connection)
             connection.execute("PRAGMA synchronous=FULL")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"state store {path} (sqlite): cannot open: {exc}") from None
@@ -215,6 +218,19 @@ def open_store(settings: StoreSettings) -> Store:
     except psycopg.Error as exc:
         raise StoreError(f"state store {settings.location} (postgresql): cannot connect: {str(exc).strip()}") from None
     return Store(settings, connection)
+
+
+def _switch_to_wal(connection: sqlite3.Connection) -> None:
+    """WAL once per file; the switch needs the file to itself, so a new store opened by several processes at once retries."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class _SqliteConnection:

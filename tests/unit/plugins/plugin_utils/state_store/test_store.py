@@ -128,3 +128,32 @@ def test_a_store_written_by_a_newer_version_is_refused(settings):
         tx.execute("UPDATE opsgate_schema SET version = version + 1 WHERE id = 1")
     with pytest.raises(StoreError, match=r"written by a newer opsgate\.release"), open_store(settings) as store, store.transaction() as tx:
         tx.rows("SELECT 1")
+
+
+def test_a_new_sqlite_store_opened_by_many_processes_at_once_opens_for_all(tmp_path):
+    """Eight processes open a store that does not exist yet at one instant (a barrier): every one gets it, one set of tables."""
+    import multiprocessing
+
+    settings = store_settings({"backend": "sqlite"}, str(tmp_path / "ledger"), environ={})
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(8)
+    results = context.Queue()
+
+    def open_it(number: int) -> None:
+        barrier.wait()
+        try:
+            with open_store(settings) as store, store.transaction(write=True) as tx:
+                tx.execute("INSERT INTO imports (source, imported_at, items) VALUES (?, ?, ?)", (f"p{number}", "t", number))
+            results.put("ok")
+        except Exception as exc:  # reported to the parent, which fails the test with it
+            results.put(f"{type(exc).__name__}: {exc}")
+
+    processes = [context.Process(target=open_it, args=(number,)) for number in range(8)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+    outcomes = sorted(results.get(timeout=5) for _ in processes)
+    assert outcomes == ["ok"] * 8
+    with open_store(settings) as store, store.transaction() as tx:
+        assert tx.row("SELECT COUNT(*) FROM imports") == (8,)
