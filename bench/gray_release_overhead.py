@@ -291,7 +291,6 @@ def _playbook(argv: list[str], workdir: Path, label: str, profile: bool = False)
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
-        OPSGATE_ARCHIVE_DIR=str(workdir / "archive"),
         OPSGATE_TRUST_ROOT=str(workdir / "approvals/trust/root.json"),
     )
     if profile:
@@ -424,7 +423,7 @@ def main() -> int:
     parser.add_argument("--lb", choices=LBS, default="haproxy", help="the load balancer in front of the app hosts (default haproxy)")
     parser.add_argument("--runs", type=int, default=3, help="timed rounds after the warm-up")
     parser.add_argument("--profile", action="store_true", help="after the rounds, one uncounted run of each with ansible.posix.profile_tasks")
-    parser.add_argument("--keep", metavar="DIR", type=Path, help="keep tokens, logs and archive records in DIR (default: a temporary folder)")
+    parser.add_argument("--keep", metavar="DIR", type=Path, help="keep tokens, logs and the demo trust root's state store in DIR (default: a temporary folder)")
     args = parser.parse_args()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)

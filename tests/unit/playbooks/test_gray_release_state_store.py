@@ -162,7 +162,6 @@ def _play_in_background(site: Site, playbook: str, token: str, *args: str) -> su
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_STDOUT_CALLBACK": "default",
         "OPSGATE_TRUST_ROOT": str(site.trust_root),
-        "OPSGATE_ARCHIVE_DIR": str(site.root / "archive"),
     }
     command = [str(PLAYBOOK_BIN), "-i", str(site.root / "hosts.json"), str(REPO / "playbooks" / playbook)]
     command += ["-e", f"@{token_file}", "-e", f"app_sha256={site.sha}", "-e", f"opsgate_report_dir={site.root / 'reports'}", *args]

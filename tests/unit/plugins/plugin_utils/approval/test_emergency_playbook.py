@@ -14,7 +14,11 @@ import sys
 from approval_kit import live_claims
 from archive_kit import archive_records, archive_text
 from controller_kit import HOSTS, REPO, Controller, changed, controller, output
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_kit import consumed_rows
+
+from ansible_collections.opsgate.release.plugins.module_utils.approval.keys import keyid_of, public_key_text
 
 __all__ = ["controller"]  # the fixture
 EMERGENCY = {"roles": {"it_head": 1, "ops_director": 1}, "max_window_hours": 4, "ratify_within_working_days": 2}
@@ -65,6 +69,20 @@ def test_emergency_then_refused_normal_change_then_ratification_then_normal_chan
     as_run, markers = controller.play("-e", controller.write_token(ratification))
     assert "APPROVAL_KIND_MISMATCH" in output(as_run)
     assert changed(markers) == []
+    # From here the root pins the controller's archive key: a ratification the archive could not record is not taken.
+    archive_key = Ed25519PrivateKey.generate()
+    pinned = {"keyid": keyid_of(archive_key.public_key()), "owner": "controller-a", "public_key": public_key_text(archive_key.public_key())}
+    controller.trust_root.write_bytes(controller.kit.root_document(archive_keys=[pinned]))
+    unrecorded = _cli("opsgate-approval", "ratify", "--in", str(token_file), env={**cli_env, "OPSGATE_ARCHIVE_SIGNING_KEY": ""})
+    assert unrecorded.returncode != 0
+    assert "APPROVAL_ARCHIVE_NOT_WRITABLE" in unrecorded.stderr
+    still = _cli("opsgate-archive", "report", "--unratified", "--json", env=cli_env)
+    assert [item["token_id"] for item in json.loads(still.stdout)] == ["apv-emergency-0001"]
+    key_file = controller.root / "archive-key.pem"
+    key_file.write_bytes(archive_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    cli_env["OPSGATE_ARCHIVE_SIGNING_KEY"] = str(key_file)
+    controller.extra_env["OPSGATE_ARCHIVE_SIGNING_KEY"] = str(key_file)
     ratified = _cli("opsgate-approval", "ratify", "--in", str(token_file), env=cli_env)
     assert ratified.returncode == 0, ratified.stderr
     assert "ratified by token apv-ratify-0003" in ratified.stderr
@@ -79,7 +97,14 @@ def test_emergency_then_refused_normal_change_then_ratification_then_normal_chan
     ratification_records = [record for record in records if record.get("kind") == "ratification"]
     assert [record["ratifies"]["token_id"] for record in ratification_records] == ["apv-emergency-0001"]
     assert ratification not in archive_text(controller.root / "ledger")
-    assert _cli("opsgate-archive", "verify", env=cli_env).returncode == 0
+    # The chain is whole; only the entries written before the root pinned a key are unsigned, and verify says so.
+    verified = _cli("opsgate-archive", "verify", "--json", env=cli_env)
+    problems = json.loads(verified.stdout)["problems"]
+    assert verified.returncode == 1 and problems
+    assert {problem["code"] for problem in problems} == {"unsigned"}
+    # The newest entry, the ratification written with the pinned key, is signed.
+    head = json.loads(verified.stdout)["head"]
+    assert head["seq"] not in {problem["seq"] for problem in problems}
 
     done, markers = controller.play("-e", controller.write_token(normal))
     assert done.returncode == 0, output(done)
