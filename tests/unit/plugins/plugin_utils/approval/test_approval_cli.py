@@ -349,3 +349,16 @@ def test_root_create_pins_the_state_store_but_never_a_password(tmp_path: Path) -
     assert not (tmp_path / "bad.json").exists()
     not_json = _cli(tmp_path, *base, "--state-store-json", "{backend: sqlite}", "--out", "bad.json")
     assert not_json.returncode == 2 and "--state-store-json is not JSON" in not_json.stderr
+
+
+def test_root_create_pins_archive_signing_keys(tmp_path: Path) -> None:
+    for owner in ("root-ann", "controller-a"):
+        assert _cli(tmp_path, "keygen", "--owner", owner, "--role", "policy_admin", "--out", f"{owner}.key", "--public-out", f"{owner}.pub").returncode == 0
+    base = ["root-create", "--admin", "root-ann.pub", "--threshold", "1", "--ledger-dir", str(tmp_path / "ledger")]
+    done = _cli(tmp_path, *base, "--archive-key", "controller-a.pub", "--out", "root.json")
+    assert done.returncode == 0, done.stderr
+    pinned = json.loads((tmp_path / "root.json").read_text())["signed"]["archive_keys"]
+    entry = json.loads((tmp_path / "controller-a.pub").read_text())
+    assert [(key["keyid"], key["owner"]) for key in pinned] == [(entry["keyid"], "controller-a")]
+    twice = _cli(tmp_path, *base, "--archive-key", "controller-a.pub", "--archive-key", "controller-a.pub", "--out", "bad.json")
+    assert twice.returncode == 2 and "listed twice" in twice.stderr
