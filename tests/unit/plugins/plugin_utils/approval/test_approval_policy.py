@@ -26,7 +26,11 @@ def _mutated(change: Any) -> dict[str, Any]:
 
 POLICY_ERRORS = [
     ("empty_approvers", lambda r: r.update(approvers=[]), "policy.approvers: must be a non-empty list"),
-    ("typo_top_key", lambda r: r.update(min_lead_workdays=3), "policy.min_lead_workdays: unknown key (allowed: approvers, archive_retention_years, change_document, classes,"),
+    (
+        "typo_top_key",
+        lambda r: r.update(min_lead_workdays=3),
+        "policy.min_lead_workdays: unknown key (allowed: approvers, archive_retention_years, change_document, classes,",
+    ),
     ("missing_classes", lambda r: r.pop("classes"), "policy.classes: is required"),
     (
         "bad_public_key",
