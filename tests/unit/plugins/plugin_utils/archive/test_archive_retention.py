@@ -42,7 +42,7 @@ def _fill(site: ArchiveSite) -> list[chain.Entry]:
 def test_retention_cutoff_and_prefix() -> None:
     assert retention_cutoff(NOW, 10) == "2016-06-01T12:00:00Z"
     assert retention_cutoff(datetime(2024, 2, 29, tzinfo=UTC), 1) == "2023-02-28T00:00:00Z"
-    entries = [chain.Entry(n, "record", f"r{n}", when, "{}", "", "") for n, (_, when) in enumerate(WRITES, 1)]
+    entries = [chain.Entry(n, "record", f"r{n}", when, "{}", "", "") for n, (_label, when) in enumerate(WRITES, 1)]
     assert [entry.seq for entry in prunable_prefix(entries, "2016-06-01T12:00:00Z")] == [1, 2, 3]
 
 

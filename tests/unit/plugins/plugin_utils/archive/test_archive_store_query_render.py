@@ -67,7 +67,7 @@ def test_the_report_prints_the_archive_head_and_whether_it_verifies(tmp_path: Pa
     key = signing_key(tmp_path / "keys")
     root = make_root(str(tmp_path / "ledger"), keys=[key])
     environ = {"OPSGATE_ARCHIVE_SIGNING_KEY": str(key.path)}
-    entry, _ = write_run_record(root, _deploy(), environ=environ)
+    entry, _location = write_run_record(root, _deploy(), environ=environ)
     with pinned_store(root, {}) as store:
         entries = read_entries(store)
     keys = {key.keyid: key.key.public_key()}

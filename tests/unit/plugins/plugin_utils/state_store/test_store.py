@@ -56,7 +56,7 @@ def test_writers_are_serialised_so_read_then_insert_never_loses_an_update(settin
 
     def bump(worker: int) -> None:
         with open_store(settings) as store:
-            for _ in range(5):
+            for _round in range(5):
                 with store.transaction(write=True) as tx:
                     count = tx.row("SELECT COUNT(*) FROM imports")[0]
                     tx.execute("INSERT INTO imports (source, imported_at, items) VALUES (?, ?, ?)", (f"n{count}", "t", worker))
@@ -153,7 +153,7 @@ def test_a_new_sqlite_store_opened_by_many_processes_at_once_opens_for_all(tmp_p
         process.start()
     for process in processes:
         process.join(60)
-    outcomes = sorted(results.get(timeout=5) for _ in processes)
+    outcomes = sorted(results.get(timeout=5) for _process in processes)
     assert outcomes == ["ok"] * 8
     with open_store(settings) as store, store.transaction() as tx:
         assert tx.row("SELECT COUNT(*) FROM imports") == (8,)
