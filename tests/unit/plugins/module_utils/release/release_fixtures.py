@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
@@ -17,7 +18,8 @@ from ansible_collections.opsgate.release.plugins.module_utils.release.stage impo
 def make_artifact(directory: str, version: str, extra: dict[str, bytes] | None = None) -> tuple[str, str]:
     files = {"app.py": b"print('hello')\n", "VERSION": f"{version}\n".encode(), **(extra or {})}
     path = os.path.join(directory, f"app-{version}.tar.gz")
-    with tarfile.open(path, "w:gz") as archive:
+    # gzip's header carries a time stamp unless told otherwise: mtime=0 makes the same version the same bytes.
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed, tarfile.open(fileobj=packed, mode="w") as archive:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
