@@ -44,8 +44,15 @@ options:
     description: What is checked, for the message (for example V(sample_app 2.0.0 on web1)).
     type: str
     default: the release
+  wait_for_start:
+    description:
+      - With O(gate), first probe by the manifest's retries until the release answers well once (its start-up), then
+        hold it to O(gate). Without it O(gate) replaces the manifest's retries.
+      - The answer's RV(health_gate) says which of the two decided a failure.
+    type: bool
+    default: false
   gate:
-    description: A rollout plan's gate instead of the manifest's retries.
+    description: A rollout plan's gate instead of (or, with O(wait_for_start), after) the manifest's retries.
     type: dict
     suboptions:
       consecutive_successes:
@@ -140,7 +147,7 @@ from ansible_collections.opsgate.release.plugins.module_utils.release.health_gat
     check_spec,
     probe_once,
     rule_from_retries,
-    run_gate,
+    run_stages,
     sample,
 )
 
@@ -185,6 +192,7 @@ def main() -> None:
                     "timeout": {"type": "float", "default": 0},
                 },
             },
+            "wait_for_start": {"type": "bool", "default": False},
             "sample": {
                 "type": "dict",
                 "options": {"count": {"type": "int", "required": True}, "interval": {"type": "float", "default": 10}},
@@ -218,20 +226,18 @@ def main() -> None:
             changed=False, passed=True, verdict=f"{count} answers taken", probes=count, failures=0, last_status=None, last_excerpt="", measurements=measurements
         )
     gate = module.params["gate"]
-    kind = "rollout" if gate else "release"
+    startup = rule_from_retries(int(health.get("retries", 10)), float(health.get("interval", 2)), float(health.get("start_delay", 0)))
+    stages = [("release", startup)] if not gate or module.params["wait_for_start"] else []
     if gate:
-        rule = GateRule(gate["consecutive_successes"], gate["failure_limit"], gate["interval"], gate["timeout"])
-    else:
-        rule = rule_from_retries(int(health.get("retries", 10)), float(health.get("interval", 2)), float(health.get("start_delay", 0)))
-    result = run_gate(rule, lambda: probe_once(spec))
-    answer = dict(result.as_dict(), health_gate=kind)
+        stages.append(("rollout", GateRule(gate["consecutive_successes"], gate["failure_limit"], gate["interval"], gate["timeout"])))
+    kind, result, probes, failures = run_stages(stages, lambda: probe_once(spec))
+    answer = dict(result.as_dict(), health_gate=kind, probes=probes, failures=failures)
     if not result.passed:
         subject = spec.url if spec.kind == "http" else spec.command
         answered = f"answered {result.last.status if result.last and result.last.status is not None else 'nothing'}"
-        module.fail_json(
-            msg=f"health check of {module.params['label']} {result.verdict}: {subject} {answered} {answer['last_excerpt']} (wanted {_wanted(spec)})",
-            **answer,
-        )
+        rule_words = " (the rollout plan's gate)" if kind == "rollout" else ""
+        what = f"health check of {module.params['label']}{rule_words} {result.verdict}"
+        module.fail_json(msg=f"{what}: {subject} {answered} {answer['last_excerpt']} (wanted {_wanted(spec)})", **answer)
     module.exit_json(changed=False, **answer)
 
 

@@ -196,6 +196,28 @@ def run_gate(
         sleep(rule.interval)
 
 
+def run_stages(
+    stages: list[tuple[str, GateRule]],
+    probe: Callable[[], Probe],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[str, GateResult, int, int]:
+    """Run each (name, rule) in turn until one fails: a release's start-up check, then a rollout plan's gate.
+
+    Returns the name and result of the stage that decided (the first that failed, else the last) and the probes and
+    failures of all stages together.
+    """
+    if not stages:
+        raise ValueError("no stage to run")
+    probes = failures = 0
+    for name, rule in stages:
+        result = run_gate(rule, probe, sleep, clock)
+        probes, failures = probes + result.probes, failures + result.failures
+        if not result.passed:
+            return name, result, probes, failures
+    return stages[-1][0], result, probes, failures
+
+
 def sample(spec: ProbeSpec, count: int, interval: float, sleep: Callable[[float], None] = time.sleep) -> list[Any]:
     """``count`` answers ``interval`` apart, for a rollout's analysis step to judge: each JSON body, or None
     for a probe without a good answer (its metrics are inconclusive)."""

@@ -28,6 +28,7 @@ from ansible_collections.opsgate.release.plugins.module_utils.release.health_gat
     probe_once,
     rule_from_retries,
     run_gate,
+    run_stages,
     sample,
 )
 
@@ -147,6 +148,23 @@ def test_the_rollout_rule_needs_consecutive_good_probes_and_counts_failures() ->
     result = _gate(rule, "+-+-")[0]
     assert (result.passed, result.failures) == (False, 2)
     assert "failed after 4 tries" in result.verdict
+
+
+def test_the_plan_gate_starts_counting_after_the_release_has_started() -> None:
+    # Three failed probes while the service restarts would break a plan gate that allows one failure; the start-up
+    # stage absorbs them, then the gate needs its own consecutive good probes.
+    stages = [("release", rule_from_retries(retries=5, interval=1)), ("rollout", GateRule(consecutive=2, failure_limit=1, interval=1))]
+    clock, probes = _Clock(), _probes("---+-++")
+    kind, result, count, failures = run_stages(stages, lambda: next(probes), clock.sleep, clock.time)
+    assert (kind, result.passed, count, failures) == ("rollout", True, 7, 4)
+    clock, probes = _Clock(), _probes("+-+-")
+    kind, result, count, failures = run_stages(stages, lambda: next(probes), clock.sleep, clock.time)
+    assert (kind, result.passed, count, failures) == ("rollout", False, 4, 2)
+    clock, probes = _Clock(), _probes("-----")
+    kind, result, count, failures = run_stages(stages, lambda: next(probes), clock.sleep, clock.time)
+    assert (kind, result.passed, count) == ("release", False, 5)
+    with pytest.raises(ValueError):
+        run_stages([], lambda: next(probes))
 
 
 def test_the_rollout_rule_stops_at_its_timeout() -> None:
