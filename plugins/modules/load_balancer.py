@@ -12,7 +12,7 @@ short_description: Drain, disable, enable, weigh or read a batch of servers on t
 version_added: 0.3.0
 description:
   - The gray release's one load balancer task (an action plugin, as M(ansible.builtin.package) is one task for every
-    package manager). It runs the module of O(settings.kind) on the task's host, with the arguments that kind needs
+    package manager). It runs the module of the kind O(settings) names on the task's host, with the arguments that kind needs
     from O(settings); run it delegated to the load balancer host, once for the batch.
   - V(haproxy) runs M(opsgate.release.haproxy_pool) (runtime API), V(nginx) runs M(opsgate.release.nginx_pool)
     (upstream include file, C(nginx -t), graceful reload). Other kinds (an appliance's own task file) are not
