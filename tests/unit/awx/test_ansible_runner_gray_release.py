@@ -13,84 +13,52 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from archive_kit import archive_records, archive_text
 from demo_slots import SLOTS
 from demo_slots import serving as _serving
+from runner_kit import APPROVALS, PYTHON, ROOT, build_demo, project_copy, run_ok, start_haproxy, stop_demo
 
 ansible_runner = pytest.importorskip("ansible_runner")
 
-ROOT = Path(__file__).resolve().parents[3]
-PYTHON = sys.executable
-APPROVALS = ROOT / "molecule/deploy/approvals.sh"
-
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is installed by make test-env")
-
-
-def _run(*argv: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(list(argv), cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"{argv}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
-    return done.stdout
-
-
-def _project_copy(destination: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True).stdout
-    for name in filter(None, files.decode().split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    link = destination / ".collections/ansible_collections/opsgate/release"
-    link.parent.mkdir(parents=True)
-    link.symlink_to("../../..")
 
 
 @pytest.fixture
 def slots(tmp_path: Path):
     demo = tmp_path / "demo"
-    (demo / "artifacts").mkdir(parents=True)
-    sha = {}
-    for version in ("1.0.0", "2.0.0"):
-        digest, _path = _run(PYTHON, "demo/sample_app/build.py", version, str(demo / "artifacts")).split()
-        sha[version] = digest
-    _run("bash", str(APPROVALS), "init", str(tmp_path / "approvals"))
-    _run("bash", "demo/local_lb.sh", "start", str(demo / "lb"))
+    sha = build_demo(demo)
+    run_ok("bash", str(APPROVALS), "init", str(tmp_path / "approvals"))
+    start_haproxy(demo)
     env = {
         "OPSGATE_DEMO_DIR": str(demo),
         "OPSGATE_TRUST_ROOT": str(tmp_path / "approvals/trust/root.json"),
     }
     try:
         token_v1 = tmp_path / "deploy-1.token"
-        _run("bash", str(APPROVALS), "token", str(tmp_path / "approvals"), str(token_v1), "deploy", "sample_app", "1.0.0", sha["1.0.0"], "demo",
-             ",".join(SLOTS), "CHG-RUNNER-1")
-        _run(str(ROOT / ".venv/bin/ansible-playbook"), "-i", "demo/inventory/app_slots.yml", "-i", str(tmp_path / "approvals/policy.yml"),
-             "playbooks/deploy.yml", "-e", f"opsgate_approval_token=@{token_v1}", "-e", "opsgate_target_hosts=app_slots",
-             "-e", "app_version=1.0.0", "-e", f"app_sha256={sha['1.0.0']}", "-e", "demo_change_id=CHG-RUNNER-1", env=env)
+        run_ok("bash", str(APPROVALS), "token", str(tmp_path / "approvals"), str(token_v1), "deploy", "sample_app", "1.0.0", sha["1.0.0"], "demo",
+               ",".join(SLOTS), "CHG-RUNNER-1")
+        run_ok(str(ROOT / ".venv/bin/ansible-playbook"), "-i", "demo/inventory/app_slots.yml", "-i", str(tmp_path / "approvals/policy.yml"),
+               "playbooks/deploy.yml", "-e", f"opsgate_approval_token=@{token_v1}", "-e", "opsgate_target_hosts=app_slots",
+               "-e", "app_version=1.0.0", "-e", f"app_sha256={sha['1.0.0']}", "-e", "demo_change_id=CHG-RUNNER-1", env=env)
         assert _serving() == ["1.0.0"] * 4
         yield tmp_path, demo, sha
     finally:
-        _run("bash", "demo/local_lb.sh", "stop", str(demo / "lb"))
-        for slot in SLOTS:
-            pidfile = demo / "slots" / slot / "run/sample_app.pid"
-            if pidfile.exists():
-                subprocess.run(["kill", pidfile.read_text().strip()], check=False)
+        stop_demo(demo)
 
 
 def test_gray_release_through_ansible_runner_keeps_the_token_out_of_the_artifacts(slots) -> None:
     tmp_path, demo, sha = slots
     token_file = tmp_path / "gray-2.token"
-    _run("bash", str(APPROVALS), "token", str(tmp_path / "approvals"), str(token_file), "gray_release", "sample_app", "2.0.0", sha["2.0.0"], "demo",
-         ",".join(SLOTS), "CHG-RUNNER-2")
+    run_ok("bash", str(APPROVALS), "token", str(tmp_path / "approvals"), str(token_file), "gray_release", "sample_app", "2.0.0", sha["2.0.0"], "demo",
+           ",".join(SLOTS), "CHG-RUNNER-2")
     token = token_file.read_text().strip()
     assert len(token) > 200
 
     private = tmp_path / "awx_job"
-    _project_copy(private / "project")
+    project_copy(private / "project")
     (private / "inventory").mkdir(parents=True)
     shutil.copy(ROOT / "demo/inventory/app_slots.yml", private / "inventory/hosts.yml")
     shutil.copy(tmp_path / "approvals/policy.yml", private / "inventory/policy.yml")
