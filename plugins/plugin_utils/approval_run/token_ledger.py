@@ -201,9 +201,11 @@ class TokenLedger:
 
     @staticmethod
     def _replayed(record: Consumption, why: str) -> errors.ApprovalError:
-        # The run id is not printed: it is one of the things a resume must match.
+        # The run id is not printed: it is one of the things a resume must match. The first run is named by where it ran.
+        first = f" (the first run: ansible-playbook pid {record.owner.pid} on controller {record.owner.controller})" if record.owner else ""
         return errors.ApprovalError(
-            errors.REPLAYED, f"token {record.token_id} (change {record.change_id}) was consumed at {record.consumed_at}; {why}; a token is single-use"
+            errors.REPLAYED,
+            f"token {record.token_id} (change {record.change_id}) was consumed at {record.consumed_at}; {why}; a token is single-use{first}",
         )
 
     def unratified(self, app: str | None = None) -> list[Consumption]:

@@ -74,6 +74,7 @@ def test_a_token_consumed_on_a_is_refused_on_b_naming_the_first_run(postgresql_s
         error = _refused(errors.REPLAYED, _take, on_b, B, run_id="job-8")
         assert f"token {TOKEN} (change CHG-2025-0117) was consumed at 2025-03-07T13:00:00Z" in error.message
         assert "job-7" not in error.message  # never what a resume must match
+        assert error.message.endswith(f"(the first run: ansible-playbook pid {A.pid} on controller controller-a)")
         assert "single-use" in _refused(errors.REPLAYED, on_b.check_unused, TOKEN).message
     # Nothing of either controller's local disk is a ledger.
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
