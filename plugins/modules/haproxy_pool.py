@@ -79,9 +79,9 @@ options:
     type: bool
     default: true
   poll_interval:
-    description: Seconds between two reads of the backend while waiting.
+    description: Seconds between two reads of the backend while waiting (a read is one command on the local socket).
     type: float
-    default: 1
+    default: 0.25
 notes:
   - The server names in the backend must be the inventory host names (C(server web1 10.0.0.11:8080 check)).
   - Changes made through the runtime API last until haproxy restarts; a reload keeps them only with C(load-server-state-from-file).
@@ -171,7 +171,7 @@ def argspec() -> dict:
         "drain_timeout": {"type": "float", "default": 60},
         "wait_timeout": {"type": "float", "default": 60},
         "wait": {"type": "bool", "default": True},
-        "poll_interval": {"type": "float", "default": 1},
+        "poll_interval": {"type": "float", "default": 0.25},
     }
 
 

@@ -153,7 +153,7 @@ def apply(
     drain_timeout: float = 60,
     wait_timeout: float = 60,
     wait: bool = True,
-    poll_interval: float = 1.0,
+    poll_interval: float = 0.25,
     check_mode: bool = False,
 ) -> dict[str, Any]:
     """Bring ``hosts`` of ``backend`` to ``state`` in one call; returns changed, before, servers (whole backend).
