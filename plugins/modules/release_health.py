@@ -231,7 +231,8 @@ def main() -> None:
     if gate:
         stages.append(("rollout", GateRule(gate["consecutive_successes"], gate["failure_limit"], gate["interval"], gate["timeout"])))
     kind, result, probes, failures = run_stages(stages, lambda: probe_once(spec))
-    answer = dict(result.as_dict(), health_gate=kind, probes=probes, failures=failures)
+    answer = result.as_dict()
+    answer.update(health_gate=kind, probes=probes, failures=failures)
     if not result.passed:
         subject = spec.url if spec.kind == "http" else spec.command
         answered = f"answered {result.last.status if result.last and result.last.status is not None else 'nothing'}"
