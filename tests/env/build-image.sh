@@ -36,6 +36,9 @@ chroot "$rootfs" apt-get update -qq
 # cryptography. Installed after debootstrap, whose --include cannot configure it in minbase.
 chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -qq -y --no-install-recommends python3-cryptography >/dev/null
 chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -qq -y --download-only gcc make >/dev/null
+# Keep PostgreSQL's packages in the cache too: the migrations scenario installs the server on its database
+# host and the client on its app hosts, offline (issue 15).
+chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -qq -y --download-only postgresql postgresql-client >/dev/null
 rm -f "$rootfs/etc/apt/apt.conf.d/docker-clean"
 
 # A container has no consoles or udev; these units only fail or wait there.

@@ -215,7 +215,8 @@ def test_a_state_write_that_fails_mid_run_undoes_the_rollout_and_a_resume_is_ref
     assert "THE ROLLOUT STATE COULD NOT BE WRITTEN" in output
     assert "it still says running after 1 of 2 batches (switched: core-a1), which is no longer true: do not resume this rollout" in output
     assert "the token ledger could not record the end of the run" in output
-    assert output.count("roles/gray_release/tasks/abort.yml for core-a1, core-a2, core-a3, core-a4") == 1, output[-4000:]  # no second abort
+    aborts = [line for line in output.splitlines() if "roles/gray_release/tasks/abort.yml for " in line]
+    assert len(aborts) == 1, aborts  # no second abort
     assert pg_cluster.PASSWORD not in output
     stale = fleet.state()
     assert (stale.status, stale.batches_done, stale.hosts_switched) == ("running", 1, ("core-a1",))
