@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import errors
 from .atomic_file import write_atomic
-from .change_document import check_change_matches_claims, check_step
+from .change_document import DATABASE_KEYS, STEP_KEYS, check_change_matches_claims, check_shape, check_step, migrations_spec
 from .claims import KIND_RATIFICATION
 from .file_safety import check_file
 from .identity import check_host_name, shown
@@ -181,8 +182,68 @@ def verify_step_on_host(
         raise errors.ApprovalError(errors.KIND_MISMATCH, f"token {claims.token_id} ratifies an emergency after the fact and changes no host")
     refuse_outside_rollback(claims.action, step, arguments)
     check_change_matches_claims(change, claims)
-    check_step(change, identity.name, identity.address, arguments_to_compare(claims.action, step, arguments))
+    if step == MIGRATE_STEP:
+        check_migration_host(check_shape(change), identity.name, arguments)
+    else:
+        check_step(change, identity.name, identity.address, arguments_to_compare(claims.action, step, arguments))
     return approval
+
+
+# The database migration step runs on the host the change's ``migrations.database.run_on`` names, which need not be
+# a host of the release: it is compared with the change's top-level ``migrations``, not with a host's entry.
+MIGRATE_STEP = "release_migrate"
+_MIGRATE_RELEASE_KEYS = ("app", "version", "artifact_sha256", "change_id")
+
+
+def _mismatch(what: str, asked: Any, approved: Any) -> errors.ApprovalError:
+    def value(item: Any) -> str:
+        return repr(shown(item)) if isinstance(item, str) else shown(item)
+
+    return errors.ApprovalError(errors.CHANGE_STEP_MISMATCH, f"{what} differs from the approved change (asked {value(asked)}, approved {value(approved)})")
+
+
+def check_migration_step(document: Mapping[str, Any], arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The migrate step's database and steps (ids, phases, digests) are the signed change's ``migrations``, key by key,
+    and its release is the change's. ``arguments`` carry the steps as the task gives them (``sha256``, ``down``) or as
+    the host computed them from the SQL it received (``sha256``, ``down_sha256``). Returns the approved ``migrations``."""
+    approved = document.get("migrations")
+    if not approved:
+        raise errors.ApprovalError(
+            errors.CHANGE_STEP_MISMATCH, f"change {shown(document.get('change_id'))} approves no database migrations, and this step would run some"
+        )
+    asked = migrations_spec({"database": arguments.get("database"), "steps": arguments.get("steps")})
+    if asked is None:
+        raise errors.ApprovalError(errors.CHANGE_STEP_MISMATCH, "the step names no database and no migration steps; the approved change has them")
+    for key in DATABASE_KEYS:
+        if asked["database"].get(key) != approved["database"].get(key):
+            raise _mismatch(f"migrations.database.{key}", asked["database"].get(key), approved["database"].get(key))
+    asked_ids = [step["id"] for step in asked["steps"]]
+    approved_ids = [step["id"] for step in approved["steps"]]
+    if asked_ids != approved_ids:
+        raise _mismatch("migrations.steps (ids in order)", ", ".join(asked_ids), ", ".join(approved_ids))
+    for index, (mine, signed) in enumerate(zip(asked["steps"], approved["steps"], strict=True)):
+        for key in STEP_KEYS:
+            if mine.get(key) != signed.get(key):
+                raise _mismatch(f"migrations.steps[{index}].{key} of step {mine['id']}", mine.get(key), signed.get(key))
+    for key in _MIGRATE_RELEASE_KEYS:
+        if key in arguments and str(arguments[key] or "") != str(document.get(key) or ""):
+            raise _mismatch(key, arguments[key], document.get(key))
+    # The release whose backup and rows the step uses: one the change deploys (rollback changes name none).
+    releases = {entry["release"]["release_id"] for entry in document["hosts"].values() if entry["release"].get("release_id")}
+    if releases and arguments.get("release_id") not in releases:
+        raise _mismatch("release_id", arguments.get("release_id"), ", ".join(sorted(releases)))
+    return dict(approved)
+
+
+def check_migration_host(document: Mapping[str, Any], host: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """On the database host: check_migration_step, and this host is the one the change runs its migrations on."""
+    approved = check_migration_step(document, arguments)
+    run_on = approved["database"]["run_on"]
+    if host != run_on:
+        raise errors.ApprovalError(
+            errors.CHANGE_HOST_NOT_IN_CHANGE, f"this host is {shown(host)}; change {shown(document.get('change_id'))} runs its migrations on {shown(run_on)}"
+        )
+    return approved
 
 
 def verify_on_this_host(

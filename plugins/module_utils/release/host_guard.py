@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..approval import errors
-from ..approval.host_check import host_is_bootstrapped, is_undo, verify_on_this_host
+from ..approval.host_check import MIGRATE_STEP, host_is_bootstrapped, is_undo, verify_on_this_host
 from .layout import Layout
 from .ledger import GOOD, LedgerEntry, LedgerError, latest_states, read_ledger
 
@@ -61,25 +61,19 @@ class StepRefused(Exception):
         self.fields = {"changed": False, **fields}
 
 
-def verify_step(step: str, params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
-    """Verify on the host, or raise StepRefused; returns fields for the result. Sets token_id to the verified one."""
-    if not host_is_bootstrapped():
-        return {"host_verified": False}
-    token = params.get("host_token")
-    if not token or not params.get("host_policy") or not params.get("host_change"):
+def _require_host_inputs(step: str, params: dict[str, Any]) -> None:
+    if not params.get("host_token") or not params.get("host_policy") or not params.get("host_change"):
         raise StepRefused(
             f"{step} refused [{errors.CHANGE_NOT_BOUND}]: this host pins a trust root and verifies every release step itself, "
             "but the controller sent no token, policy or change document (an old or modified collection on the controller?)",
             approval_error=errors.CHANGE_NOT_BOUND,
         )
-    arguments = {key: value for key, value in params.items() if key not in _NOT_RELEASE_INPUTS}
-    # Undoing a failed deploy is never refused for time, but only while that deploy is in flight: a release recorded
-    # good is undone by an approved rollback, not by replaying an old deploy token's "failed" step.
-    entries = _ledger(params["base_dir"])
-    in_flight = not release_is_good(entries, params.get("release_id") or "")
+
+
+def _verify_here(step: str, arguments: dict[str, Any], params: dict[str, Any], check_mode: bool, in_flight: bool = True) -> dict[str, Any]:
     try:
-        verified = verify_on_this_host(
-            step, arguments, token, params["host_policy"], params["host_change"], datetime.now(UTC), record=not check_mode, in_flight=in_flight
+        return verify_on_this_host(
+            step, arguments, params["host_token"], params["host_policy"], params["host_change"], datetime.now(UTC), record=not check_mode, in_flight=in_flight
         )
     except errors.MissingLibraryError as exc:
         raise StepRefused(
@@ -89,11 +83,40 @@ def verify_step(step: str, params: dict[str, Any], check_mode: bool) -> dict[str
         ) from None
     except errors.ApprovalError as exc:
         raise StepRefused(f"{step} refused by the host [{exc.code}]: {exc.message}; nothing was changed", approval_error=exc.code) from None
+
+
+def verify_step(step: str, params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """Verify on the host, or raise StepRefused; returns fields for the result. Sets token_id to the verified one."""
+    if not host_is_bootstrapped():
+        return {"host_verified": False}
+    _require_host_inputs(step, params)
+    arguments = {key: value for key, value in params.items() if key not in _NOT_RELEASE_INPUTS}
+    # Undoing a failed deploy is never refused for time, but only while that deploy is in flight: a release recorded
+    # good is undone by an approved rollback, not by replaying an old deploy token's "failed" step.
+    entries = _ledger(params["base_dir"])
+    in_flight = not release_is_good(entries, params.get("release_id") or "")
+    verified = _verify_here(step, arguments, params, check_mode, in_flight)
     if not (is_undo(step, arguments) and in_flight):
         spent = token_spent_on_host(entries, verified["token_id"])
         if spent:
             raise StepRefused(
                 f"{step} refused by the host [{errors.HOST_TOKEN_SPENT}]: {spent}; an approval is used once", approval_error=errors.HOST_TOKEN_SPENT
             )
+    params["token_id"] = verified["token_id"]
+    return {"host_verified": True, "host_verification": verified}
+
+
+def verify_migration(params: dict[str, Any], arguments: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """verify_step for the database migration step, whose host has no release tree (so no release ledger to read).
+
+    ``arguments`` are the step as the host received it, its digests computed from the SQL it was sent; the host
+    checks them against the signed change's ``migrations`` and its own name against ``database.run_on``
+    (host_check.check_migration_host). Sets token_id to the verified one; the caller checks its own ledger for a
+    spent token.
+    """
+    if not host_is_bootstrapped():
+        return {"host_verified": False}
+    _require_host_inputs(MIGRATE_STEP, params)
+    verified = _verify_here(MIGRATE_STEP, arguments, params, check_mode)
     params["token_id"] = verified["token_id"]
     return {"host_verified": True, "host_verification": verified}

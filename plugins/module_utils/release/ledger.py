@@ -112,7 +112,12 @@ def read_ledger(path: str) -> list[LedgerEntry]:
 
 def append_entry(path: str, entry: LedgerEntry) -> None:
     """Append one line with O_APPEND and fsync it (and the directory when the file is new)."""
-    line = json.dumps(entry.as_dict(), sort_keys=True, separators=(",", ":")) + "\n"
+    append_json_line(path, entry.as_dict())
+
+
+def append_json_line(path: str, data: dict[str, Any]) -> None:
+    """The append of every host ledger (releases, database migrations): one JSON object, one write, fsync'd."""
+    line = json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
     is_new = not os.path.exists(path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
