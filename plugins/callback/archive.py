@@ -20,6 +20,10 @@ description:
     Each write is a new entry linked to the previous one by its hash and, when the trust root pins C(archive_keys), signed with
     the controller key in the file that C(OPSGATE_ARCHIVE_SIGNING_KEY) names. Read and verify it with C(bin/opsgate-archive).
   - The approval token is never written; only its id and sha256 digest, as the approval gate returns them.
+  - Per host, the counts and failing tests of the release's verification suite (C(opsgate.release.release_verify)), whose JUnit
+    report is kept with the record in the store (named by its sha256, so the chain covers it); per run, each database migration
+    phase (C(opsgate.release.release_migrate)) with its applied and skipped steps, backup and restore, and the change's documents.
+    Never the SQL of a migration, a database password or a token.
   - The record is written when the run starts (status C(running)), and again when it ends, fails, or
     the controller receives SIGTERM, SIGHUP or SIGINT (status C(interrupted)); the newest entry of a run is its record.
   - A record that cannot be written (no trust root, the store unreachable, no pinned signing key) is an error on the
@@ -64,6 +68,8 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.archive.store impo
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 # Extra vars whose values are secrets: never in a record, even if a result echoed them.
 _SECRET_HINTS = ("token", "password", "passphrase", "secret", "private_key")
+# Task arguments that name a secret without being one (a token's id is in every record, a token file is a path).
+_NOT_SECRET_SUFFIXES = ("_id", "_file", "_path", "_sha256", "_var")
 _CHANGE_VAR = "opsgate_change_id"
 # A record that could not be written at the end is tried once more after this pause, carrying the first error.
 _RETRY_SECONDS = 1.0
@@ -77,6 +83,19 @@ def _task_args(task: Any) -> dict[str, str]:
     # In the controller process the task's args are already templated by the worker.
     args = getattr(task, "args", None) or {}
     return {key: str(args[key]) for key in TASK_ARGS if isinstance(args.get(key), (str, int, float)) and args.get(key) != ""}
+
+
+def _secret_arg(name: Any) -> bool:
+    lowered = str(name).lower()
+    return any(hint in lowered for hint in _SECRET_HINTS) and not lowered.endswith(_NOT_SECRET_SUFFIXES)
+
+
+def _secret_args(task: Any) -> list[str]:
+    """Values of a task's secret arguments (release_migrate's login_password, a gate's token): redacted if a result echoes one."""
+    args = getattr(task, "args", None) or {}
+    if not isinstance(args, dict):
+        return []
+    return [text for name, value in args.items() if _secret_arg(name) for text in secret_strings(value)]
 
 
 class CallbackModule(CallbackBase):
@@ -158,6 +177,9 @@ class CallbackModule(CallbackBase):
         if self.disabled or self._recorder is None:
             return
         task = result.task
+        for secret in _secret_args(task):
+            if secret not in self._secrets:
+                self._secrets.append(secret)
         self._recorder.task_result(
             TaskEvent(
                 host=result.host.get_name(),
@@ -204,7 +226,8 @@ class CallbackModule(CallbackBase):
         if self._root is None:
             # The pinned root names the store and the archive keys; no variable or working directory does.
             self._root = load_trust_root()
-        return write_run_record(self._root, record, self._secrets)
+        # The texts of the attachments the record names (JUnit reports) go into the store with it, in one transaction.
+        return write_run_record(self._root, record, self._secrets, attachments=self._recorder.attachment_texts())  # type: ignore[union-attr]
 
     def _write(self, ended: datetime | None = None, note: str | None = None) -> None:
         if self._recorder is None:

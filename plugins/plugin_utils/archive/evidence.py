@@ -7,7 +7,8 @@ Deterministic: the same archive gives the same bytes (sorted names, JSON with so
 with fixed mtime, owner and mode, gzip without a name or time), so an auditor can make it again
 and compare digests. Nothing in it depends on when or where it was made except the archive
 itself and the report files it names (read as found at export time; the manifest gives their
-sha256, the chain does not cover them).
+sha256, the chain does not cover them). The attachments the records name (each host's JUnit
+report) come from the store, under ``verify/NNN-<run_id>/<host>.junit.xml``: the chain covers them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from .attachments import stored_references
 from .chain import Entry, Verification
 from .query import run_kind
 from .render import render_markdown
@@ -58,6 +60,33 @@ def _safe(name: str) -> str:
     return "".join(char if char.isalnum() or char in "._-" else "_" for char in name) or "_"
 
 
+def _attachment_path(name: str, prefix: str, taken: Mapping[str, bytes], digest: str) -> str:
+    """``verify/web1.junit.xml`` of run 001 -> ``verify/001-<run_id>/web1.junit.xml``: one folder per run, as for reports."""
+    folder, _slash, base = name.rpartition("/")
+    parts = [_safe(part) for part in (folder or "attachments", base)]
+    # Never "." or ".." as a name in a tar an auditor extracts.
+    folder, base = ("_" + part if part.startswith(".") else part for part in parts)
+    path = f"{folder}/{prefix}/{base}"
+    # Two names that differ only in characters a file name cannot hold: the digest tells them apart.
+    return f"{folder}/{prefix}/{digest[:12]}-{base}" if path in taken else path
+
+
+def _attachment_files(record: Mapping[str, Any], prefix: str, texts: Mapping[str, str], files: dict[str, bytes]) -> list[dict[str, Any]]:
+    """Adds the run's attachments to ``files``; returns what the manifest says of each (a missing one has no file)."""
+    listed = []
+    for item in stored_references(record):
+        digest = str(item["sha256"])
+        text = texts.get(digest)
+        entry: dict[str, Any] = {"name": item.get("name"), "host": item.get("host"), "sha256": digest, "found": text is not None, "file": None}
+        if text is not None:
+            data = text.encode("utf-8")
+            path = _attachment_path(str(item.get("name") or digest), prefix, files, digest)
+            files[path] = data
+            entry.update(file=path, matches=hashlib.sha256(data).hexdigest() == digest)
+        listed.append(entry)
+    return listed
+
+
 def _report_dirs(record: Mapping[str, Any]) -> list[str]:
     found = []
     for section in ("preflight", "readiness"):
@@ -83,10 +112,19 @@ def _report_files(directory: str) -> dict[str, bytes]:
 
 
 def evidence_files(
-    change_id: str, records: Sequence[StoredRecord], entries: Sequence[Entry], verification: Verification, store_location: str
+    change_id: str,
+    records: Sequence[StoredRecord],
+    entries: Sequence[Entry],
+    verification: Verification,
+    store_location: str,
+    attachments: Mapping[str, str] | None = None,
 ) -> dict[str, bytes]:
-    """Every file of the bundle by name; MANIFEST.json lists the others with their sha256."""
+    """Every file of the bundle by name; MANIFEST.json lists the others with their sha256.
+
+    ``attachments``: sha256 -> stored text of the attachments the records name (store.read_attachments).
+    """
     files: dict[str, bytes] = {}
+    kept: dict[str, Any] = {}
     plain = [stored.record for stored in records]
     runs = []
     approvals = []
@@ -97,6 +135,9 @@ def evidence_files(
         run_id = str(record["run_id"])
         prefix = f"{number:03d}-{_safe(run_id)}"
         files[f"records/{prefix}.json"] = _json(record)
+        listed = _attachment_files(record, prefix, attachments or {}, files)
+        if listed:
+            kept[run_id] = listed
         runs.append(
             {
                 "run_id": run_id,
@@ -142,6 +183,7 @@ def evidence_files(
         "archive": {"store": store_location, "head": head.as_dict() if head else None, "verified": verification.ok},
         "runs": runs,
         "reports": reports,
+        "attachments": kept,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
     files["MANIFEST.json"] = _json(manifest)

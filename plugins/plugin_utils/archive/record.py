@@ -11,6 +11,8 @@ that a task saw (the approval token) cannot reach the record through a result.
 from __future__ import annotations
 
 import copy
+import hashlib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +36,7 @@ _SEVERITY = {name: rank for rank, name in enumerate(HOST_RESULTS)}
 
 COLLECTION = "opsgate.release."
 # The only task arguments a record reads: what the release is, never credentials.
-TASK_ARGS = ("app", "version", "change_id", "release_id", "mode", "event", "target_release_id")
+TASK_ARGS = ("app", "version", "change_id", "release_id", "mode", "event", "target_release_id", "phase")
 
 # Fields of the approval_gate result an auditor needs; never the token itself.
 _APPROVAL_FIELDS = (
@@ -55,6 +57,24 @@ _APPROVAL_FIELDS = (
     "outcome",
 )
 _PREFLIGHT_FIELDS = ("ready", "not_ready", "report_dir")
+
+# Fields of release_verify's ``verify`` result (one per app host). Its ``junit`` text becomes an attachment of the
+# record, not part of the host entry: the entry stays small, and every write of the run would repeat it.
+_VERIFY_COUNTS = ("tests", "passed", "failed", "errors", "skipped")
+_VERIFY_TEXTS = ("suite_sha256", "suite_name", "junit_sha256")
+# Fields of the change document's documents (change_document.py), and of a migration phase's database.
+_DOCUMENT_FIELDS = ("kind", "title", "location", "sha256")
+_DATABASE_FIELDS = ("kind", "run_on", "name")
+# Never any other field of release_migrate's result: its arguments carry ``sql``, ``down_sql`` and ``login_password``.
+_BACKUP_FIELDS = ("path", "sha256", "bytes")
+# Only when the module found the dump changed on disk: the digest its ledger recorded.
+_BACKUP_OPTIONAL = ("recorded_sha256",)
+_TABLE_FIELDS = ("step_id", "sha256", "release_id")
+# Bounds on what one result can put in a record: failing test names and step ids are lists a suite or a manifest sizes.
+_MAX_NAMES = 200
+_MAX_NAME = 300
+MAX_ATTACHMENT_BYTES = 16 * 1024 * 1024
+JUNIT_MEDIA_TYPE = "application/xml"
 
 
 def format_time(moment: datetime) -> str:
@@ -83,6 +103,8 @@ class HostEntry:
     rolled_back: bool = False
     failed_gate: dict[str, Any] | None = None
     failed_task: dict[str, Any] | None = None
+    # release_verify's counts and failing tests (the JUnit text is an attachment of the record).
+    verify: dict[str, Any] | None = None
     # A release step (stage, switch, commit, revert) ran on the host, whatever its outcome.
     touched: bool = False
 
@@ -92,7 +114,7 @@ class HostEntry:
             # No release step ran here: the host runs after the run what it ran before (a host an aborted or
             # refused run never reached). A host whose step failed halfway keeps "unknown" (None).
             release_after, version_after = self.release_before, self.version_before
-        return {
+        entry = {
             "result": self.result,
             "touched": self.touched,
             "version_before": self.version_before,
@@ -103,6 +125,9 @@ class HostEntry:
             "failed_gate": self.failed_gate,
             "failed_task": self.failed_task,
         }
+        if self.verify is not None:
+            entry["verify"] = copy.deepcopy(self.verify)
+        return entry
 
 
 @dataclass
@@ -135,6 +160,75 @@ class TaskEvent:
 
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
+
+
+def attachment_text(text: str) -> str:
+    """What the store keeps of an attachment: valid UTF-8 without NUL (PostgreSQL's text refuses NUL, a lone surrogate
+    cannot be encoded); its sha256 is taken over this."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _number(value: Any) -> int | float | None:
+    # NaN and infinities are not JSON: one in a result would make the whole record unwritable.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return value
+
+
+def _seconds(value: Any) -> float | None:
+    number = _number(value)
+    return round(float(number), 3) if number is not None and number >= 0 else None
+
+
+def _names(value: Any) -> list[str]:
+    if not isinstance(value, (list, tuple)):
+        return []
+    return [str(item)[:_MAX_NAME] for item in value[:_MAX_NAMES] if item not in (None, "")]
+
+
+def _picked(value: Any, fields: Iterable[str], optional: Iterable[str] = ()) -> dict[str, Any] | None:
+    """The named fields of a mapping as JSON scalars (a number stays a number), or None if it is not a mapping;
+    ``optional`` fields only when the mapping has them."""
+    if not isinstance(value, Mapping):
+        return None
+    picked: dict[str, Any] = {}
+    for key in (*fields, *(name for name in optional if value.get(name) not in (None, ""))):
+        item = value.get(key)
+        picked[key] = _number(item) if isinstance(item, (int, float)) and not isinstance(item, bool) else _text(item)
+    return picked
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file kept with the record (a host's JUnit report): the record names it by sha256, the store keeps the text."""
+
+    name: str
+    text: str
+    sha256: str
+    media_type: str
+    host: str | None = None
+    kind: str = ""
+
+    @property
+    def size(self) -> int:
+        return len(self.text.encode("utf-8"))
+
+    def reference(self) -> dict[str, Any]:
+        reference: dict[str, Any] = {"name": self.name, "sha256": self.sha256, "bytes": self.size, "media_type": self.media_type, "kind": self.kind}
+        if self.host is not None:
+            reference["host"] = self.host
+        if self.size > MAX_ATTACHMENT_BYTES:
+            # Not stored: a record names it so that nobody takes its absence for "no report".
+            reference["stored"] = False
+        return reference
 
 
 def _message(result: Mapping[str, Any]) -> str:
@@ -172,6 +266,12 @@ class RunRecorder:
         self.readiness: dict[str, Any] | None = None
         self.release: dict[str, Any] = {}
         self.stats: dict[str, dict[str, int]] | None = None
+        # One item per release_migrate call (run once, on the database host): not a host entry's.
+        self.migrations: list[dict[str, Any]] = []
+        # The documents of the change; None until a change document (or, before one, the manifest) was seen.
+        self.documents: list[dict[str, Any]] | None = None
+        self._documents_signed = False
+        self.attachments: dict[str, Attachment] = {}
 
     # events -----------------------------------------------------------------------------------
 
@@ -189,7 +289,7 @@ class RunRecorder:
         if action in _RELEASE_STEPS and event.outcome != SKIPPED:
             entry.touched = True
         handler = _HANDLERS.get(action)
-        if handler is not None and event.outcome in (OK, CHANGED):
+        if handler is not None and (event.outcome in (OK, CHANGED) or (event.outcome == HOST_FAILED and action in _HANDLED_WHEN_FAILED)):
             handler(self, entry, event)
         readiness = event.result.get("readiness") if action == "preflight_evaluate" else None
         if isinstance(readiness, Mapping) and event.outcome in (OK, CHANGED, HOST_FAILED):
@@ -253,13 +353,31 @@ class RunRecorder:
             "hosts": hosts,
             "stats": copy.deepcopy(self.stats),
         }
+        # Only when there is something: records of runs without them keep their earlier shape.
+        if self.migrations:
+            record["migrations"] = copy.deepcopy(self.migrations)
+        if self.documents is not None:
+            record["documents"] = copy.deepcopy(self.documents)
+        if self.attachments:
+            record["attachments"] = [item.reference() for _name, item in sorted(self.attachments.items())]
         if interrupted_by:
             record["interrupted_by"] = interrupted_by
         if note:
             record["note"] = note
         return record
 
+    def attachment_texts(self) -> dict[str, str]:
+        """sha256 -> text of every attachment the record names and the store keeps (write_run_record's ``attachments``)."""
+        return {item.sha256: item.text for item in self.attachments.values() if item.size <= MAX_ATTACHMENT_BYTES}
+
     # helpers ----------------------------------------------------------------------------------
+
+    def attach(self, name: str, text: str, media_type: str, host: str | None = None, kind: str = "") -> Attachment:
+        """Keep ``text`` with the record under ``name``; a later one of the same name (the step ran again) replaces it."""
+        kept = attachment_text(text)
+        attachment = Attachment(name, kept, text_sha256(kept), media_type, host, kind)
+        self.attachments[name] = attachment
+        return attachment
 
     def _note_failure(self, entry: HostEntry, action: str, event: TaskEvent) -> None:
         message = _message(event.result)
@@ -298,6 +416,8 @@ def _gate_of(action: str, event: TaskEvent) -> str | None:
         return "approval"
     if action.startswith("preflight_") or "/roles/preflight/" in event.task_path:
         return "preflight"
+    if action == "release_verify":
+        return "verify"
     if action == "release_health":
         # The same module checks a release's health and holds a host to a rollout plan's gate (it then has a gate).
         return "rollout" if event.result.get("health_gate") == "rollout" else "health"
@@ -336,6 +456,86 @@ def _release_manifest(recorder: RunRecorder, entry: HostEntry, event: TaskEvent)
                 recorder.release[key] = str(release[key])
     if event.result.get("release_id"):
         recorder.release["release_id"] = str(event.result["release_id"])
+    _release_manifest_documents(recorder, event)
+
+
+def _documents(value: Any) -> list[dict[str, Any]]:
+    return [picked for item in value or [] if (picked := _picked(item, _DOCUMENT_FIELDS)) is not None] if isinstance(value, list) else []
+
+
+def _release_manifest_documents(recorder: RunRecorder, event: TaskEvent) -> None:
+    # The manifest's list stands in until the change document, which the approvers sign, is seen.
+    release = event.result.get("release")
+    if isinstance(release, Mapping) and "documents" in release and not recorder._documents_signed:
+        recorder.documents = _documents(release.get("documents"))
+
+
+def _release_change(recorder: RunRecorder, entry: HostEntry, event: TaskEvent) -> None:
+    change = event.result.get("change")
+    if isinstance(change, Mapping):
+        # A document without the key (older than issue 15) or with None lists no documents.
+        recorder.documents = _documents(change.get("documents"))
+        recorder._documents_signed = True
+
+
+def _release_verify(recorder: RunRecorder, entry: HostEntry, event: TaskEvent) -> None:
+    """Also on failure: a failing suite is what an auditor looks for. The host is the app host the suite ran against."""
+    verify = event.result.get("verify")
+    if not isinstance(verify, Mapping):
+        return
+    kept: dict[str, Any] = {key: _text(verify.get(key)) for key in _VERIFY_TEXTS}
+    kept.update({key: _count(verify.get(key)) for key in _VERIFY_COUNTS})
+    kept["duration"] = _seconds(verify.get("duration"))
+    kept["failures"] = _names(verify.get("failures"))
+    junit = verify.get("junit")
+    if isinstance(junit, str) and junit:
+        recorder.attach(f"verify/{event.host}.junit.xml", junit, JUNIT_MEDIA_TYPE, host=event.host, kind="junit")
+    entry.verify = kept
+
+
+def _restored(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping):
+        return None
+    restored: dict[str, Any] = {"method": _text(value.get("method")), "steps": _names(value.get("steps"))}
+    if value.get("kept"):
+        # Contract steps left applied (no down-migration): the database is not back where it was.
+        restored["kept"] = _names(value.get("kept"))
+    return restored
+
+
+def _release_migrate(recorder: RunRecorder, entry: HostEntry, event: TaskEvent) -> None:
+    """One item per call; the result arrives for the play host, the phase ran on ``database.run_on``.
+
+    The roles register the task with ``failed_when: false``, which turns ``failed`` false: ``migration_failed``,
+    which the action sets on every outcome, says whether the phase failed.
+    """
+    result = event.result
+    table = result.get("migrations_table")
+    message = _text(result.get("msg"))
+    item: dict[str, Any] = {
+        "phase": _text(result.get("phase")) or event.arg("phase"),
+        "database": _picked(result.get("database"), _DATABASE_FIELDS),
+        "applied": _names(result.get("applied")),
+        # The module's name for steps applied earlier with the same digest (a result key "skipped" would skip the task).
+        "already_applied": _names(result.get("already_applied")),
+        "backup": _picked(result.get("backup"), _BACKUP_FIELDS, _BACKUP_OPTIONAL) if result.get("backup") else None,
+        "restored": _restored(result.get("restored")),
+        "migrations_table": [row for item in table[:_MAX_NAMES] if (row := _picked(item, _TABLE_FIELDS))] if isinstance(table, list) else [],
+        "failed": result.get("migration_failed") is True or bool(result.get("failed")) or event.outcome == HOST_FAILED,
+        "msg": message[:500] if message else None,
+        "host_verified": result.get("host_verified") if isinstance(result.get("host_verified"), bool) else None,
+        "reported_for": event.host,
+        "task": event.task_name or None,
+    }
+    # Present only when they say something: which step failed, which were refused (applied before with another digest),
+    # why the controller or the host refused, and what check mode would have applied.
+    for key in ("failed_step", "migration_error", "approval_error"):
+        if _text(result.get(key)):
+            item[key] = _text(result.get(key))
+    for key in ("refused", "would_apply"):
+        if isinstance(result.get(key), list):
+            item[key] = _names(result.get(key))
+    recorder.migrations.append(item)
 
 
 def _note_before(entry: HostEntry, release: Any, version: Any) -> None:
@@ -389,6 +589,9 @@ def _release_revert(recorder: RunRecorder, entry: HostEntry, event: TaskEvent) -
 # The steps that change a host's release; a host none of them ran on is unchanged by the run.
 _RELEASE_STEPS = ("release_stage", "release_switch", "release_commit", "release_revert")
 
+# Steps whose failed result is recorded as well: a failed suite or migration is the record's point.
+_HANDLED_WHEN_FAILED = ("release_verify", "release_migrate")
+
 _HANDLERS = {
     "approval_gate": _approval_gate,
     "preflight_evaluate": _preflight_evaluate,
@@ -398,4 +601,7 @@ _HANDLERS = {
     "release_switch": _release_switch,
     "release_commit": _release_commit,
     "release_revert": _release_revert,
+    "release_change": _release_change,
+    "release_verify": _release_verify,
+    "release_migrate": _release_migrate,
 }

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .chain import KIND_CHECKPOINT, Entry, Verification, checkpoint_body, verify_chain
+from . import attachments
+from .chain import KIND_CHECKPOINT, Entry, Verification, checkpoint_body
 from .errors import ArchiveError
 from .record import format_time
 from .signing import ArchiveSigner
-from .store import append_entry, entries_in, pinned_archive_keys
+from .store import append_entry, verify_entries
 
 try:  # the collection
     from ..state_store.store import Store
@@ -62,6 +63,8 @@ class PruneResult:
     checkpoint: Entry | None = None
     dry_run: bool = False
     verification: Verification | None = field(default=None, compare=False)
+    # Attachments only the pruned entries named (removed with them).
+    attachments_pruned: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +75,7 @@ class PruneResult:
             "last_seq": self.last_seq,
             "checkpoint": {"seq": self.checkpoint.seq, "entry_hash": self.checkpoint.entry_hash} if self.checkpoint else None,
             "dry_run": self.dry_run,
+            "attachments_pruned": self.attachments_pruned,
         }
 
 
@@ -93,8 +97,7 @@ def prune(
     now = now or datetime.now(UTC)
     cutoff = retention_cutoff(now, retention_years)
     with store.transaction(write=not dry_run) as tx:
-        entries = entries_in(tx)
-        verification = verify_chain(entries, pinned_archive_keys(root))
+        entries, verification = verify_entries(tx, root)
         if not verification.ok:
             listed = "; ".join(problem.text() for problem in verification.problems[:5])
             more = f" (and {len(verification.problems) - 5} more)" if len(verification.problems) > 5 else ""
@@ -103,9 +106,15 @@ def prune(
         if not prefix:
             return PruneResult(cutoff, retention_years, 0, dry_run=dry_run, verification=verification)
         first, last = prefix[0], prefix[-1]
+        orphans = attachments.unreferenced(tx, entries[len(prefix) :])
         if dry_run:
-            return PruneResult(cutoff, retention_years, len(prefix), first.seq, last.seq, dry_run=True, verification=verification)
+            return PruneResult(
+                cutoff, retention_years, len(prefix), first.seq, last.seq, dry_run=True, verification=verification, attachments_pruned=len(orphans)
+            )
         body = checkpoint_body(last, len(prefix), cutoff, retention_years, first.seq, **dict(extra or {}))
         checkpoint = append_entry(tx, KIND_CHECKPOINT, CHECKPOINT_RUN_ID, body, signer, format_time(now))
         tx.execute("DELETE FROM archive_entries WHERE seq <= ?", (last.seq,))
-    return PruneResult(cutoff, retention_years, len(prefix), first.seq, last.seq, checkpoint, verification=verification)
+        # A report that a kept entry still names stays (content-addressed: two runs may name one text).
+        for digest in orphans:
+            tx.execute("DELETE FROM archive_attachments WHERE sha256 = ?", (digest,))
+    return PruneResult(cutoff, retention_years, len(prefix), first.seq, last.seq, checkpoint, verification=verification, attachments_pruned=len(orphans))

@@ -12,14 +12,16 @@ entry; only a prune (retention.py) removes the oldest ones, behind a signed chec
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from . import attachments as attachments_module
 from .chain import GENESIS, KIND_RECORD, ChainHead, Entry, Verification, canonical_json, new_entry, verify_chain
 from .errors import ArchiveError, ArchiveNotWritable
-from .record import format_time
+from .record import format_time, text_sha256
 from .signing import ArchiveSigner, load_signer
 
 try:  # the collection
@@ -33,6 +35,7 @@ _MIN_SECRET = 12
 ENTRY_COLUMNS = "seq, kind, run_id, written_at, body, prev_hash, entry_hash, keyid, signature"
 _INSERT = f"INSERT INTO archive_entries ({ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _REQUIRED = ("run_id", "started", "status", "hosts")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def secret_strings(value: Any) -> list[str]:
@@ -89,6 +92,41 @@ def _now() -> str:
     return format_time(datetime.now(UTC))
 
 
+def seal_attachments(record: Mapping[str, Any], texts: Mapping[str, str], secrets: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, str]]:
+    """The record as written, and sha256 -> text of the attachments it names.
+
+    Each text is redacted like the body; one that changed is named by the digest of what is stored (``redacted: true``),
+    since the chain must cover the stored bytes. A named attachment whose text is not given, or does not hash to
+    its name, is refused: the record would name something the store does not hold.
+    """
+    named = record.get("attachments")
+    if named is None:
+        return dict(record), {}
+    where = f"run {record.get('run_id')!r}"
+    if not isinstance(named, list):
+        raise ArchiveError(f"{where}: field 'attachments' must be a list, found {type(named).__name__}")
+    secrets = list(secrets)
+    sealed: list[dict[str, Any]] = []
+    rows: dict[str, str] = {}
+    for item in named:
+        digest = item.get("sha256") if isinstance(item, Mapping) else None
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not isinstance(digest, str) or not _SHA256.match(digest):
+            raise ArchiveError(f"{where}: an attachment must be an object with a name and a sha256 (64 hex), found {item!r:.120}")
+        reference = dict(item)
+        if reference.get("stored", True) is False:
+            sealed.append(reference)
+            continue
+        text = texts.get(digest)
+        if text is None or text_sha256(text) != digest:
+            raise ArchiveError(f"{where}: attachment {reference['name']} (sha256 {digest}): its text was not given with the record, or has another sha256")
+        kept = redact(text, secrets)
+        if kept != text:
+            reference.update(sha256=text_sha256(kept), bytes=len(kept.encode("utf-8")), redacted=True)
+        rows[reference["sha256"]] = kept
+        sealed.append(reference)
+    return {**record, "attachments": sealed}, rows
+
+
 def entry_from_row(row: tuple[Any, ...]) -> Entry:
     seq, kind, run_id, written_at, body, prev_hash, hashed, keyid, signature = row
     return Entry(int(seq), str(kind), str(run_id), str(written_at), str(body), str(prev_hash), str(hashed), str(keyid or ""), str(signature or ""))
@@ -107,23 +145,40 @@ def append_entry(tx: Transaction, kind: str, run_id: str, body: str, signer: Arc
 
 
 def append_record(
-    store: Store, record: Mapping[str, Any], secrets: Iterable[str] = (), signer: ArchiveSigner | None = None, written_at: str | None = None
+    store: Store,
+    record: Mapping[str, Any],
+    secrets: Iterable[str] = (),
+    signer: ArchiveSigner | None = None,
+    written_at: str | None = None,
+    attachments: Mapping[str, str] | None = None,
 ) -> Entry:
-    """Append a run's record (redacted) as a new entry; the newest entry of a run is its record."""
-    body = record_body(check_record(dict(record), f"run {record.get('run_id')!r}"), secrets)
+    """Append a run's record (redacted) as a new entry, with the texts of the attachments it names (sha256 -> text),
+    in one transaction; the newest entry of a run is its record."""
+    secrets = list(secrets)
+    sealed, texts = seal_attachments(check_record(dict(record), f"run {record.get('run_id')!r}"), attachments or {}, secrets)
+    body = record_body(sealed, secrets)
+    when = written_at or _now()
     with store.transaction(write=True) as tx:
-        return append_entry(tx, KIND_RECORD, str(record["run_id"]), body, signer, written_at)
+        attachments_module.keep(tx, texts, when)
+        return append_entry(tx, KIND_RECORD, str(record["run_id"]), body, signer, when)
 
 
-def write_run_record(root: Any, record: Mapping[str, Any], secrets: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> tuple[Entry, str]:
+def write_run_record(
+    root: Any,
+    record: Mapping[str, Any],
+    secrets: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    attachments: Mapping[str, str] | None = None,
+) -> tuple[Entry, str]:
     """Sign (if the root pins archive keys) and append ``record`` to the store the root pins; returns the entry and the store's location.
 
+    ``attachments``: sha256 -> text of the files the record names (RunRecorder.attachment_texts()).
     Raises ArchiveNotWritable (fail closed): no signing key where one is pinned, or a store that cannot be written.
     """
     signer = load_signer(root, environ)
     try:
         with pinned_store(root, environ) as store:
-            return append_record(store, record, secrets, signer), store.settings.location
+            return append_record(store, record, secrets, signer, attachments=attachments), store.settings.location
     except StoreError as exc:
         raise ArchiveNotWritable(f"the operations archive cannot be written: {exc}") from None
 
@@ -136,6 +191,8 @@ def _probe(store: Store, signer: ArchiveSigner | None) -> None:
     try:
         with store.transaction(write=True) as tx:
             append_entry(tx, KIND_RECORD, "opsgate-archive-probe", canonical_json({"probe": True}), signer)
+            # A role that may append entries but not attachments would lose a run's end record: probe both.
+            attachments_module.keep(tx, {"0" * 64: "opsgate-archive-probe"}, _now())
             raise _ProbeDone
     except _ProbeDone:
         pass
@@ -250,5 +307,23 @@ def pinned_archive_keys(root: Any) -> dict[str, Any]:
     return {keyid: admin.public_key for keyid, admin in (getattr(root, "archive_keys", None) or {}).items()}
 
 
+def verify_entries(tx: Transaction, root: Any, expected_head: str | None = None) -> tuple[list[Entry], Verification]:
+    """The chain (hashes, links, signatures) and every attachment a record names, read in the caller's transaction."""
+    entries = entries_in(tx)
+    verification = verify_chain(entries, pinned_archive_keys(root), expected_head)
+    found, checked = attachments_module.problems(tx, entries)
+    if checked:
+        verification = replace(verification, problems=verification.problems + tuple(found), notes=(*verification.notes, f"{checked} attachment(s) checked"))
+    return entries, verification
+
+
 def verify_store(store: Store, root: Any, expected_head: str | None = None) -> Verification:
-    return verify_chain(read_entries(store), pinned_archive_keys(root), expected_head)
+    with store.transaction() as tx:
+        return verify_entries(tx, root, expected_head)[1]
+
+
+def read_attachments(store: Store, records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """sha256 -> stored text of every attachment these records name (for an export); a missing one is absent."""
+    digests = [str(item["sha256"]) for record in records for item in attachments_module.stored_references(record)]
+    with store.transaction() as tx:
+        return attachments_module.read(tx, digests)

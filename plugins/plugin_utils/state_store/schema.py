@@ -9,7 +9,8 @@ controllers that race for one token cannot both insert it, whatever their clocks
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+# 2: archive_attachments (issue 15). A store is upgraded by the first controller of the newer version that opens it.
+SCHEMA_VERSION = 2
 
 TABLES = (
     # The store's own version: a newer opsgate.release may add tables, an older one refuses to write a newer store.
@@ -80,6 +81,13 @@ TABLES = (
         signature TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS archive_entries_run ON archive_entries (run_id)",
+    # Files kept with the archive's records (a host's JUnit report), content-addressed: a record names each by its
+    # sha256, so the chain covers the content and verify checks it. Written with the record, in its transaction.
+    """CREATE TABLE IF NOT EXISTS archive_attachments (
+        sha256 TEXT PRIMARY KEY,
+        content TEXT NOT NULL,
+        stored_at TEXT NOT NULL
+    )""",
     # What `opsgate-archive import` / `opsgate-approval import-ledger` took in, so a second import is a no-op.
     "CREATE TABLE IF NOT EXISTS imports (source TEXT PRIMARY KEY, imported_at TEXT NOT NULL, items BIGINT NOT NULL)",
 )

@@ -101,6 +101,9 @@ class Store:
         found = tx.row("SELECT version FROM opsgate_schema WHERE id = 1")
         if found is None:
             tx.execute("INSERT INTO opsgate_schema (id, version) VALUES (1, ?)", (SCHEMA_VERSION,))
+        elif int(found[0]) < SCHEMA_VERSION:
+            # The tables above are what an older store lacked; from now on older controllers refuse this store.
+            tx.execute("UPDATE opsgate_schema SET version = ? WHERE id = 1", (SCHEMA_VERSION,))
         elif int(found[0]) > SCHEMA_VERSION:
             raise StoreError(
                 f"state store {self.settings.location}: schema version {found[0]} was written by a newer opsgate.release "

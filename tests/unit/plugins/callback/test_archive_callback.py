@@ -279,3 +279,94 @@ def test_sigterm_leaves_an_interrupted_record(controller: Controller) -> None:
     assert record["ended"] is not None
     assert "localhost" in record["hosts"]
     assert controller.chain()[1].ok
+
+
+# Stands in for release_change, release_verify and release_migrate in a copy of the collection: answers with the result
+# the test hands it (shaped as the spec gives them), so the callback sees these actions' results as in a real run.
+FAKE_STEP = """
+from ansible.plugins.action import ActionBase
+
+
+class ActionModule(ActionBase):
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        result.update(self._task.args["respond"])
+        return result
+"""
+FAKE_STEPS = ("release_change", "release_verify", "release_migrate")
+
+
+def _collection_with_fake_steps(tmp: Path) -> Path:
+    """A collection path whose opsgate.release is this checkout (symbolic links) with FAKE_STEPS as its three action plugins."""
+    root = tmp / "collections"
+    tree = root / "ansible_collections" / "opsgate" / "release"
+    (tree / "plugins" / "action").mkdir(parents=True)
+    for name in ("meta", "galaxy.yml", "roles", "playbooks"):
+        (tree / name).symlink_to(REPO / name)
+    for folder in (REPO / "plugins").iterdir():
+        if folder.name != "action" and folder.is_dir():
+            (tree / "plugins" / folder.name).symlink_to(folder)
+    for plugin in (REPO / "plugins" / "action").glob("*.py"):
+        if plugin.stem not in FAKE_STEPS:
+            (tree / "plugins" / "action" / plugin.name).symlink_to(plugin)
+    for name in FAKE_STEPS:
+        (tree / "plugins" / "action" / f"{name}.py").write_text(FAKE_STEP)
+    return root
+
+
+def test_verification_reports_migrations_and_documents_reach_the_store_without_sql_or_passwords(controller: Controller) -> None:
+    from archive_events import DB_PASSWORD, SQL_DOWN, SQL_EXPAND, change_result, junit, migrate_result, verify_result
+
+    tmp = controller.tmp
+    python = f"ansible_connection=local ansible_python_interpreter={sys.executable}"
+    # The password is an inventory variable of the database host (not an extra var), as the role passes it.
+    (tmp / "hosts.ini").write_text(f"[web]\nweb1 {python}\nweb2 {python}\n[db]\ndb1 {python} db_password={DB_PASSWORD}\n")
+    expand = migrate_result("expand", ["001_orders_status"])
+    # A careless module that says the password it connected with: the callback redacts the task's secret argument.
+    # A token's id is no secret: it stays.
+    expand["msg"] = f"expand (approval apv-0123456789abcdef): applied 1 step(s) as postgres/{DB_PASSWORD}"
+    results = {
+        "change": change_result(),
+        "expand": expand,
+        "verify": {"web1": verify_result("web1"), "web2": verify_result("web2", failing=("test_orders_table_readable_v2",))},
+    }
+    (tmp / "results.json").write_text(json.dumps(results))
+    playbook = tmp / "release.yml"
+    playbook.write_text(
+        "- name: Deploy with a migration and a verification suite\n  hosts: web\n  gather_facts: false\n"
+        f"  vars_files: ['{tmp / 'results.json'}']\n  tasks:\n"
+        "    - name: Build the change document\n      opsgate.release.release_change: {respond: '{{ change }}'}\n      run_once: true\n"
+        "    - name: Apply the migration phase on the database host\n"
+        "      opsgate.release.release_migrate:\n        phase: expand\n        token_id: apv-0123456789abcdef\n"
+        "        login_password: \"{{ hostvars['db1'].db_password }}\"\n"
+        "        respond: '{{ expand }}'\n      delegate_to: db1\n      run_once: true\n      failed_when: false\n"
+        "    - name: Run the release's verification suite against this host\n"
+        "      opsgate.release.release_verify: {respond: '{{ verify[inventory_hostname] }}'}\n"
+    )
+    collections = str(_collection_with_fake_steps(tmp))
+    inventory = str(tmp / "hosts.ini")
+    done = controller.play(str(playbook), "-i", inventory, ANSIBLE_CALLBACKS_ENABLED="opsgate.release.archive", ANSIBLE_COLLECTIONS_PATH=collections)
+    assert done.returncode != 0, done.stdout[-2000:] + done.stderr  # web2's suite failed
+    [record] = controller.records()
+    web1, web2 = record["hosts"]["web1"], record["hosts"]["web2"]
+    assert (web1["verify"]["passed"], web1["verify"]["failed"], web1["failed_gate"]) == (3, 0, None)
+    assert web2["verify"]["failures"] == ["test_sample_app.py::test_orders_table_readable_v2[ansible://web2]"]
+    assert web2["failed_gate"]["gate"] == "verify"
+    [migration] = record["migrations"]
+    assert (migration["phase"], migration["database"]["run_on"], migration["applied"]) == ("expand", "db1", ["001_orders_status"])
+    assert migration["msg"] == "expand (approval apv-0123456789abcdef): applied 1 step(s) as postgres/[REDACTED]"
+    assert [item["title"] for item in record["documents"]] == ["Deployment manual 2.0", "Backup & restore <appdb>"]
+    reports = {item["host"]: item["sha256"] for item in record["attachments"]}
+    assert reports["web1"] == hashlib.sha256(junit("web1").encode()).hexdigest()
+    root = make_root(str(controller.ledger), keys=[controller.key])
+    with pinned_store(root, {}) as store, store.transaction() as tx:
+        stored = dict(tx.rows("SELECT sha256, content FROM archive_attachments"))
+    assert stored[reports["web1"]] == junit("web1") and set(stored) == set(reports.values())
+    verification = controller.chain()[1]
+    assert verification.ok, verification.problems
+    assert "2 attachment(s) checked" in verification.notes
+    everything = archive_text(controller.ledger)
+    for secret in (DB_PASSWORD, SQL_EXPAND, SQL_DOWN, "login_password", "opsgate-approval-token-"):
+        assert secret not in everything

@@ -11,21 +11,23 @@ import os
 import stat
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from approval_kit import ApprovalKit
-from archive_events import at, deploy_events, event, recorder
+from archive_events import BACKUP_SHA, at, deploy_events, event, junit, recorder, release_check_events
 from archive_kit import BACKENDS, ArchiveSite, backend_environ, make_root, record, signing_key
 
 from ansible_collections.opsgate.release.plugins.plugin_utils.archive.signing import SIGNING_KEY_ENV, load_signer
-from ansible_collections.opsgate.release.plugins.plugin_utils.archive.store import append_record
+from ansible_collections.opsgate.release.plugins.plugin_utils.archive.store import append_record, write_run_record
 
 REPO = Path(__file__).resolve().parents[5]
 CLI = REPO / "bin" / "opsgate-archive"
 DEPLOY = "deploy00-2222-4333-8444-555555555555"
 INVENTORY = "invent00-2222-4333-8444-555555555555"
+CHECKED = "checked0-2222-4333-8444-555555555555"
 
 
 @dataclass
@@ -241,3 +243,50 @@ def test_report_unratified_lists_emergencies_until_a_ratification_names_them(cli
     cli.site.write(ratification)
     assert [item["token_id"] for item in json.loads(cli("report", "--unratified", "--json").stdout)] == ["apv-emergency-new"]
     assert "ratification" in cli("list").stdout
+
+
+def _release_checks_run(cli: Cli) -> str:
+    """A deploy whose record names both hosts' JUnit reports, an expand migration, a restore and the change's documents."""
+    run = recorder(start=at(30))
+    run.run_id = CHECKED
+    run.play_started("Deploy a release", ["web1", "web2"])
+    for item in release_check_events():
+        run.task_result(item)
+    run.ended({"web1": {"ok": 9, "changed": 4}, "web2": {"ok": 6, "failures": 1}})
+    write_run_record(cli.site.root, run.record(ended=at(33)), (), cli.site.environ, attachments=run.attachment_texts())
+    return run.run_id
+
+
+def test_report_verify_and_export_keep_the_junit_reports_migrations_and_documents(cli: Cli) -> None:
+    run_id = _release_checks_run(cli)
+    md = cli("report", "--change", "CHG-2025-0042")
+    assert md.returncode == 0, md.stderr
+    assert "| web1 | test_sample_app.py sha256 " in md.stdout and "3 passed, 0 failed, 0 errors, 0 skipped of 3" in md.stdout
+    assert "3 passed, 1 failed, 0 errors, 1 skipped of 5 | test_sample_app.py::test_orders_table_readable_v2[ansible://web2]" in md.stdout
+    assert f"sha256 {BACKUP_SHA} (48213 bytes)" in md.stdout and "| backup: 001_orders_status |" in md.stdout
+    assert "[Deployment manual 2.0](https://wiki.example/app/2.0/deploy)" in md.stdout
+    page = cli("report", "--change", "CHG-2025-0042", "--format", "html")
+    assert '<a href="https://wiki.example/app/2.0/deploy">Deployment manual 2.0</a>' in page.stdout and BACKUP_SHA in page.stdout
+    verified = cli("verify")
+    assert verified.returncode == 0, verified.stdout
+    assert "note: 2 attachment(s) checked" in verified.stdout
+    first, second = cli.cwd / "a.tar.gz", cli.cwd / "b.tar.gz"
+    assert cli("export", "--change", "CHG-2025-0042", "--out", str(first)).returncode == 0
+    assert cli("export", "--change", "CHG-2025-0042", "--out", str(second)).returncode == 0
+    assert first.read_bytes() == second.read_bytes()
+    with tarfile.open(first, mode="r:gz") as tar:
+        exported = tar.extractfile(f"verify/001-{run_id}/web1.junit.xml").read()
+        report = tar.extractfile("report.md").read().decode()
+    assert exported == junit("web1").encode()
+    assert "### Verification after deployment" in report
+
+    # Someone with write access to the database edits web2's report to hide its failure.
+    web2 = json.loads(cli("show", run_id).stdout)["attachments"][1]
+    cli.site.sql("UPDATE archive_attachments SET content = replace(content, 'failures=\"1\"', 'failures=\"0\"') WHERE sha256 = ?", (web2["sha256"],))
+    tampered = cli("verify", "--json")
+    assert tampered.returncode == 1
+    [problem] = json.loads(tampered.stdout)["problems"]
+    assert problem["code"] == "attachment_mismatch" and "verify/web2.junit.xml" in problem["message"]
+    exported_anyway = cli("export", "--change", "CHG-2025-0042", "--out", str(cli.cwd / "c.tar.gz"))
+    assert exported_anyway.returncode == 1 and "does not verify" in exported_anyway.stderr
+    assert "DOES NOT VERIFY" in cli("report", "--change", "CHG-2025-0042").stdout

@@ -11,6 +11,7 @@ import threading
 import pg_cluster
 import pytest
 
+from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.schema import SCHEMA_VERSION
 from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.settings import DSN_ENV, PASSWORD_ENV, StoreError, store_settings
 from ansible_collections.opsgate.release.plugins.plugin_utils.state_store.store import open_store
 
@@ -128,6 +129,18 @@ def test_a_store_written_by_a_newer_version_is_refused(settings):
         tx.execute("UPDATE opsgate_schema SET version = version + 1 WHERE id = 1")
     with pytest.raises(StoreError, match=r"written by a newer opsgate\.release"), open_store(settings) as store, store.transaction() as tx:
         tx.rows("SELECT 1")
+
+
+def test_a_store_of_an_older_version_is_upgraded_once_with_the_tables_it_lacks(settings):
+    """A version 1 store (before archive_attachments): the first newer controller adds the table and the version."""
+    with open_store(settings) as store, store.transaction(write=True) as tx:
+        tx.execute("DROP TABLE archive_attachments")
+        tx.execute("UPDATE opsgate_schema SET version = 1 WHERE id = 1")
+        tx.execute("INSERT INTO imports (source, imported_at, items) VALUES (?, ?, ?)", ("kept", "2026-11-28T00:00:00Z", 1))
+    with open_store(settings) as store, store.transaction() as tx:
+        assert tx.row("SELECT version FROM opsgate_schema WHERE id = 1") == (SCHEMA_VERSION,)
+        assert tx.rows("SELECT sha256 FROM archive_attachments") == []
+        assert tx.rows("SELECT source FROM imports") == [("kept",)]
 
 
 def test_a_new_sqlite_store_opened_by_many_processes_at_once_opens_for_all(tmp_path):
