@@ -14,9 +14,10 @@ from typing import Any
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import check_change_matches_claims, check_shape, check_step
-from ansible_collections.opsgate.release.plugins.module_utils.approval.host_check import arguments_to_compare
+from ansible_collections.opsgate.release.plugins.module_utils.approval.host_check import MIGRATE_STEP, arguments_to_compare, check_migration_step
 from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import redact, token_from_inputs
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import run_scope
+from ansible_collections.opsgate.release.plugins.plugin_utils.release_verify.approved_suite import VERIFY_STEP, check_verify_step
 
 from .receipt import require_receipt
 from .token_ledger import policy_and_ledger
@@ -73,6 +74,12 @@ def require_host_approval(
             address = template(task_vars.get("ansible_host", host)) if "ansible_host" in task_vars else host
             step_arguments = arguments_to_compare(approval.claims.action, step, dict(arguments or {}))
             check_step(document, host, str(address), step_arguments)
+            if step == MIGRATE_STEP:
+                # Its database and steps are the change's top-level migrations (they run on migrations.database.run_on).
+                check_migration_step(document, step_arguments)
+            if step == VERIFY_STEP:
+                # Its suite is the change's top-level verify (one for every host), checked after the host's entry.
+                check_verify_step(document, step_arguments)
             host_check = {"host_token": token, "host_policy": policy.document.decode("utf-8"), "host_change": document}
     except errors.ApprovalError as exc:
         raise ApprovalRefused(exc.code, f"approval check refused {host} [{exc.code}]: {exc.message}") from None
