@@ -33,6 +33,7 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.trust_roo
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import (
     RunScope,
     check_freeze_window,
+    check_required_documents,
     freeze_applies,
     run_scope,
     verify_token,
@@ -188,6 +189,9 @@ class ActionModule(ActionBase):
         identity = controller_identity()
         run_id = args["run_id"] or f"ansible-playbook-{identity.label}"
         approval = verify_token(token, policy, now=now, scope=scope)
+        # Before the change is compared with the signed one, so a missing document is named, whatever else differs;
+        # it only refuses, so checking the document as handed over is safe. Nothing is consumed yet.
+        check_required_documents(approval.claims, args["change"], policy)
         if approval.claims.change_sha256 or policy.change_document == "required":
             # Before the token is consumed: a run whose change is not the signed one wastes nothing.
             check_change_matches_claims(args["change"], approval.claims)

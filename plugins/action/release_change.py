@@ -32,6 +32,10 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "env": {"type": "str", "required": True},
     "inputs_var": {"type": "str", "required": True},
     "rollout": {"type": "raw"},
+    # The release's (release_manifest's release.migrations / .verify / .documents): bound as digests and ids.
+    "migrations": {"type": "dict"},
+    "verify": {"type": "dict"},
+    "documents": {"type": "list", "elements": "dict"},
     "out": {"type": "path"},
     # The registered release_info result of each host: what runs now, shown to the approvers, never signed.
     "running_var": {"type": "str"},

@@ -1,7 +1,7 @@
 # Copyright: Contributors to the opsgate.release project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Validate the manifest, verify every artifact digest and choose the release id, on the controller only."""
+"""Validate the manifest, verify every artifact, migration file and verify suite by its digest, and choose the release id, on the controller only."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.opsgate.release.plugins.module_utils.release.digest import release_digest
 from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.artifacts import ArtifactDigestError, verify_artifacts
+from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.bound_files import BoundFileError, resolve_bound_files
 from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.manifest import ManifestError, validate_manifest
 from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.release_id import release_id_for
 
@@ -34,12 +35,20 @@ class ActionModule(ActionBase):
         except ManifestError as exc:
             result.update(failed=True, changed=False, error_path=exc.path, msg=f"invalid release manifest: {exc}")
             return result
+        base_dir = self._loader.get_basedir()
         try:
-            artifacts = verify_artifacts(manifest["artifacts"], self._loader.get_basedir(), args["artifact_cache_dir"], args["download_timeout"])
+            # Before the artifacts (which may be downloaded): a changed SQL file or suite is found without waiting for them.
+            manifest = resolve_bound_files(manifest, base_dir)
+        except BoundFileError as exc:
+            result.update(failed=True, changed=False, msg=f"migration or verify file check failed on the controller; nothing was copied to any host: {exc}")
+            return result
+        try:
+            artifacts = verify_artifacts(manifest["artifacts"], base_dir, args["artifact_cache_dir"], args["download_timeout"])
         except ArtifactDigestError as exc:
             result.update(failed=True, changed=False, msg=f"artifact check failed on the controller: {exc}")
             return result
         digest = release_digest([(a["name"], a["sha256"]) for a in artifacts])
+        # Migrations, verify and documents stay out of the id: the change document binds them (module_utils/approval/change_document.py).
         release_id = release_id_for(manifest["change_id"], manifest["version"], digest)
         release = {**manifest, "artifacts": artifacts, "artifact_sha256": digest, "release_id": release_id}
         result.update(

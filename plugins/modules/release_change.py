@@ -15,7 +15,8 @@ description:
   - For the play's hosts (after C(--limit)), takes each host's release step inputs from the variable O(inputs_var) and the
     address it is reached at (C(ansible_host), else its name), and builds one document under one sha256 - app, version,
     change id, environment, action, every artifact digest, the sha256 of every rendered config file and service unit,
-    hooks, service, health check, backup paths, owner, group, modes, retention, and the rollout plan.
+    hooks, service, health check, backup paths, owner, group, modes, retention, the rollout plan, and the release's
+    migration steps, verify suite and documents (by their digests).
   - The approval token signs that sha256 (claim C(change_sha256), C(opsgate-approval request --change FILE)); the gate,
     every release step and every host with a pinned trust root compare what they do with it (docs/approvals.md,
     "The change document").
@@ -62,6 +63,21 @@ options:
   rollout:
     description: The rollout plan of a gray release, or null.
     type: raw
+  migrations:
+    description:
+      - The release's database migrations as M(opsgate.release.release_manifest) returns them (C(release.migrations)); empty or
+        omitted for none.
+      - The document keeps the database and each step's id, phase, sha256 and the down file's sha256, never a file path.
+    type: dict
+  verify:
+    description:
+      - The release's verify suite (C(release.verify)); empty or omitted for none.
+      - The document keeps the suite's sha256, its file name and the timeout.
+    type: dict
+  documents:
+    description: The documents handed over with the release (C(release.documents)), each with its kind, title, location and sha256.
+    type: list
+    elements: dict
   out:
     description:
       - Also write the document (JSON) to this controller file.

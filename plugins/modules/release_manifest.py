@@ -15,6 +15,8 @@ description:
   - Validates O(manifest) (normally the inventory variable C(opsgate_release)). An error names the key path and the value.
   - Checks the sha256 of every artifact before anything is copied (a local file in place, a URL after downloading it into
     O(artifact_cache_dir)). A mismatch fails with both digests.
+  - Reads every migration file, down file and the verify suite the manifest names (a relative path is relative to the
+    playbook directory) and checks its sha256; a mismatch fails naming the key path, the expected and the actual digest.
   - Chooses the release id once for the whole run from the change id, the version and the release digest, so a rerun
     of the same change gets the same id.
 author:
@@ -55,7 +57,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 release:
-  description: The normalised manifest plus C(release_id), C(artifact_sha256) and each artifact's verified C(local_path).
+  description:
+    - The normalised manifest plus C(release_id), C(artifact_sha256) and each artifact's verified C(local_path).
+    - C(migrations) is V({}) without migrations, else C(database) (every key, defaults filled) and C(steps), each with C(id),
+      C(phase), C(file) (absolute, verified), C(sha256) and C(down) (C(file), C(sha256)) or null.
+    - C(verify) is V({}) without a suite, else C(suite) (absolute, verified), C(sha256) and C(timeout).
+    - C(documents) is a list (empty without documents) of C(kind), C(title), C(location) and C(sha256).
+    - The release id does not depend on them; the change document binds them.
   returned: success
   type: dict
 release_id:

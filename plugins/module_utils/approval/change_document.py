@@ -18,6 +18,7 @@ checked: there is one definition of "what the change says".
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,9 +26,26 @@ from . import errors
 from .canonical import canonical_json
 from .identity import shown
 
+try:
+    from ..schema.engine import Field, Schema, collect
+except ImportError:  # bin/opsgate-approval imports this package as plain "approval", next to "schema"
+    from schema.engine import Field, Schema, collect  # type: ignore[no-redef]
+
 CHANGE_TYPE = "opsgate.release/change"
-CHANGE_KEYS = ("_type", "action", "app", "version", "artifact_sha256", "change_id", "env", "hosts", "rollout")
+# Keys added after documents were first signed (issue 15). Absent and None mean the same (none), and hash the
+# same (change_digest), so a document written before them still verifies, and so does a token that signed it.
+OPTIONAL_KEYS = ("migrations", "verify", "documents")
+CHANGE_KEYS = ("_type", "action", "app", "version", "artifact_sha256", "change_id", "env", "hosts", "rollout", *OPTIONAL_KEYS)
 HOST_KEYS = ("address", "release")
+
+# The vocabulary the manifest, the change document and the policy's required_documents share.
+DATABASE_KINDS = ("postgresql",)
+MIGRATION_PHASES = ("expand", "contract")
+DOCUMENT_KINDS = ("deployment_manual", "parameter_list", "backup_restore_guide", "handover_note", "test_report", "other")
+DATABASE_KEYS = ("kind", "run_on", "name", "host", "port", "user", "os_user", "schemas", "backup_dir")
+STEP_KEYS = ("id", "phase", "sha256", "down_sha256")
+VERIFY_KEYS = ("suite_sha256", "suite_name", "timeout")
+DOCUMENT_KEYS = ("kind", "title", "location", "sha256")
 
 # What a host's entry binds, per step input. Inputs not listed here are the step's own bookkeeping
 # (mode, event, note, target_release_id, who, token_id) and are checked by the step itself.
@@ -169,6 +187,129 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_HEX64 = r"[0-9a-f]{64}"
+_DIGEST = Field("str", required=True, pattern=_HEX64, hint="64 lowercase hex characters")
+_DATABASE_SPEC = Schema(
+    {
+        "kind": Field("str", required=True, choices=DATABASE_KINDS),
+        "run_on": Field("str", required=True),
+        "name": Field("str", required=True),
+        "host": Field("str", required=True, allow_empty=True),
+        "port": Field("int", required=True, minimum=1, maximum=65535),
+        "user": Field("str", required=True),
+        "os_user": Field("str", required=True),
+        "schemas": Field("list", required=True, item=Field("str")),
+        "backup_dir": Field("str", required=True),
+    }
+)
+_STEP_SPEC = Schema(
+    {
+        "id": Field("str", required=True),
+        "phase": Field("str", required=True, choices=MIGRATION_PHASES),
+        "sha256": _DIGEST,
+        # Empty: the step has no down-migration; a restore then uses the backup.
+        "down_sha256": Field("str", required=True, allow_empty=True, pattern=f"({_HEX64})?", hint="64 lowercase hex characters, or empty"),
+    }
+)
+_MIGRATIONS_SPEC = Schema(
+    {
+        "database": Field("mapping", required=True, schema=_DATABASE_SPEC),
+        "steps": Field("list", required=True, min_items=1, item=Field("mapping", schema=_STEP_SPEC)),
+    }
+)
+_VERIFY_SPEC = Schema({"suite_sha256": _DIGEST, "suite_name": Field("str", required=True), "timeout": Field("int", required=True, minimum=1)})
+_DOCUMENTS_SPEC = Field(
+    "list",
+    min_items=1,
+    item=Field(
+        "mapping",
+        schema=Schema(
+            {
+                "kind": Field("str", required=True, choices=DOCUMENT_KINDS),
+                "title": Field("str", required=True),
+                "location": Field("str", required=True),
+                "sha256": _DIGEST,
+            }
+        ),
+    ),
+)
+_OPTIONAL_SPECS: dict[str, Any] = {"migrations": _MIGRATIONS_SPEC, "verify": _VERIFY_SPEC, "documents": _DOCUMENTS_SPEC}
+
+
+def _checked(key: str, value: Any) -> Any:
+    """``value`` in the document's form for ``key``, or CHANGE_INVALID listing every problem with its key path."""
+    normalised, issues = collect(_OPTIONAL_SPECS[key], value, f"change.{key}")
+    if issues:
+        raise errors.ApprovalError(errors.CHANGE_INVALID, "; ".join(str(issue) for issue in issues))
+    return normalised
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _none(value: Any) -> bool:
+    return value is None or (isinstance(value, (Mapping, list, tuple)) and not value)
+
+
+def migrations_spec(value: Any) -> dict[str, Any] | None:
+    """The document form of a release's migrations: the manifest's (files with their sha256, ``down: {file, sha256}``)
+    or a document's own (``down_sha256``); None when there are none. File paths stay out: they are the controller's."""
+    if _none(value):
+        return None
+    if not isinstance(value, Mapping):
+        raise errors.ApprovalError(errors.CHANGE_INVALID, f"change.migrations must be a mapping with database and steps, got {type(value).__name__}")
+    database = value.get("database")
+    steps = value.get("steps")
+    spec: dict[str, Any] = {
+        "database": {key: _plain(database[key]) for key in DATABASE_KEYS if key in database} if isinstance(database, Mapping) else database,
+        "steps": steps,
+    }
+    if isinstance(steps, (list, tuple)):
+        spec["steps"] = []
+        for step in steps:
+            if not isinstance(step, Mapping):
+                spec["steps"].append(step)  # refused below, with its key path
+                continue
+            if "down" in step:  # the manifest's form: a mapping with file and sha256, or null
+                down = step["down"]
+                down_sha256 = down.get("sha256") if isinstance(down, Mapping) else ""
+            else:
+                down_sha256 = step.get("down_sha256", "")
+            spec["steps"].append(
+                {"id": step.get("id"), "phase": step.get("phase"), "sha256": _lower(step.get("sha256")), "down_sha256": _lower(down_sha256 or "")}
+            )
+    return _checked("migrations", _plain(spec))
+
+
+def verify_spec(value: Any) -> dict[str, Any] | None:
+    """The document form of a release's verify suite: the manifest's (``suite`` path, ``sha256``) or a document's own; None when none."""
+    if _none(value):
+        return None
+    if not isinstance(value, Mapping):
+        raise errors.ApprovalError(errors.CHANGE_INVALID, f"change.verify must be a mapping with the suite's sha256, got {type(value).__name__}")
+    if "suite" in value:
+        suite = value.get("suite")
+        # The name only: which suite it was, for the approvers and the archive; the digest binds it.
+        spec = {"suite_sha256": _lower(value.get("sha256")), "suite_name": posixpath.basename(suite) if isinstance(suite, str) else suite}
+    else:
+        spec = {"suite_sha256": _lower(value.get("suite_sha256")), "suite_name": value.get("suite_name")}
+    spec["timeout"] = value.get("timeout")
+    return _checked("verify", _plain({key: spec[key] for key in VERIFY_KEYS}))
+
+
+def documents_spec(value: Any) -> list[dict[str, Any]] | None:
+    """The document form of the documents handed over with a release; None when none."""
+    if _none(value):
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise errors.ApprovalError(errors.CHANGE_INVALID, f"change.documents must be a list of documents, got {type(value).__name__}")
+    spec = [
+        {key: _lower(item.get(key)) if key == "sha256" else item.get(key) for key in DOCUMENT_KEYS} if isinstance(item, Mapping) else item for item in value
+    ]
+    return _checked("documents", _plain(spec))
+
+
 def build_change(
     *,
     action: str,
@@ -179,8 +320,15 @@ def build_change(
     env: str,
     hosts: Mapping[str, Mapping[str, Any]],
     rollout: Mapping[str, Any] | None = None,
+    migrations: Mapping[str, Any] | None = None,
+    verify: Mapping[str, Any] | None = None,
+    documents: list[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The change document; ``hosts`` maps each host name to ``{address, inputs}`` (the step inputs of that host)."""
+    """The change document; ``hosts`` maps each host name to ``{address, inputs}`` (the step inputs of that host).
+
+    ``migrations``, ``verify`` and ``documents`` are the release's (manifest form, see migrations_spec); they enter the
+    document as digests and ids, the same for every host, so the approvers sign them with the rest.
+    """
     entries = {}
     for name in sorted(hosts):
         host = hosts[name]
@@ -198,6 +346,9 @@ def build_change(
             "env": str(env),
             "hosts": entries,
             "rollout": rollout or None,
+            "migrations": migrations_spec(migrations),
+            "verify": verify_spec(verify),
+            "documents": documents_spec(documents),
         }
     )
     change_digest(document)  # refuse now what could not be hashed later
@@ -205,8 +356,12 @@ def build_change(
 
 
 def change_digest(document: Mapping[str, Any]) -> str:
+    plain = _plain(document)
+    if isinstance(plain, dict):
+        # None and absent are one change (OPTIONAL_KEYS): a token that signed a document from before these keys still matches.
+        plain = {key: value for key, value in plain.items() if not (key in OPTIONAL_KEYS and value is None)}
     try:
-        return hashlib.sha256(canonical_json(_plain(document))).hexdigest()
+        return hashlib.sha256(canonical_json(plain)).hexdigest()
     except ValueError as exc:
         raise errors.ApprovalError(errors.CHANGE_INVALID, f"the change document cannot be hashed: {exc}") from None
 
@@ -215,10 +370,16 @@ def check_shape(document: Any) -> dict[str, Any]:
     if not isinstance(document, Mapping):
         raise errors.ApprovalError(errors.CHANGE_INVALID, f"the change document must be a mapping, got {type(document).__name__}")
     document = _plain(document)
-    if document.get("_type") != CHANGE_TYPE or set(document) != set(CHANGE_KEYS):
+    required = set(CHANGE_KEYS) - set(OPTIONAL_KEYS)
+    if document.get("_type") != CHANGE_TYPE or not required <= set(document) <= set(CHANGE_KEYS):
         raise errors.ApprovalError(
-            errors.CHANGE_INVALID, f"the change document must be a {CHANGE_TYPE} with exactly the keys {', '.join(CHANGE_KEYS)}, got {sorted(document)}"
+            errors.CHANGE_INVALID,
+            f"the change document must be a {CHANGE_TYPE} with exactly the keys {', '.join(CHANGE_KEYS)} "
+            f"({', '.join(OPTIONAL_KEYS)} may be absent in a document written before them), got {sorted(document)}",
         )
+    for key in OPTIONAL_KEYS:
+        # Missing is none (a document from before these keys); present, it must be in the document's own form.
+        document[key] = None if document.get(key) is None else _checked(key, document[key])
     hosts = document["hosts"]
     if not isinstance(hosts, dict) or not hosts:
         raise errors.ApprovalError(errors.CHANGE_INVALID, "change.hosts must be a non-empty mapping of host names")

@@ -97,7 +97,45 @@ def _document_lines(document: Mapping[str, Any]) -> list[str]:
             lines.append(f"config {item['dest']} on {name}: sha256 {item['content_sha256']}{' mode ' + _mode(item['mode']) if item.get('mode') else ''}")
     if document.get("rollout"):
         lines.append(f"rollout plan: {_text(document['rollout'])}")
+    lines.extend(_migration_lines(document.get("migrations")))
+    lines.extend(_verify_lines(document.get("verify")))
+    lines.extend(_documents_lines(document.get("documents")))
     return lines
+
+
+def _printable(value: Any) -> str:
+    """Text from the manifest as an approver's terminal shows it: control characters escaped, other scripts kept (a Chinese title)."""
+    text = _text(value)
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
+def _migration_lines(migrations: Mapping[str, Any] | None) -> list[str]:
+    if not migrations:
+        return ["database migrations: none"]
+    database = migrations["database"]
+    where = f"{database['host']}:{database['port']}" if database["host"] else f"the local socket on {_printable(database['run_on'])}"
+    lines = [
+        f"database migrations on {_printable(database['run_on'])}: {database['kind']} database {_printable(database['name'])} "
+        f"as {_printable(database['user'])} via {_printable(where)}, schemas {_printable(database['schemas'] or 'all')}; "
+        f"backed up to {_printable(database['backup_dir'])} before the first step",
+    ]
+    for step in migrations["steps"]:
+        down = f"down yes (sha256 {step['down_sha256']})" if step["down_sha256"] else "down no"
+        lines.append(f"migration {_printable(step['id'])} ({step['phase']}): sha256 {step['sha256']}, {down}")
+    return lines
+
+
+def _verify_lines(verify: Mapping[str, Any] | None) -> list[str]:
+    if not verify:
+        return ["verify suite: none"]
+    name = _printable(verify["suite_name"])
+    return [f"verify suite {name} sha256 {verify['suite_sha256']}, run against each host after its health check, timeout {verify['timeout']} s"]
+
+
+def _documents_lines(documents: list[Mapping[str, Any]] | None) -> list[str]:
+    if not documents:
+        return ["documents: none"]
+    return [f"document {item['kind']}: {_printable(item['title'])} at {_printable(item['location'])} sha256 {item['sha256']}" for item in documents]
 
 
 def running_path(change_path: str) -> str:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from . import errors
+from .change_document import DOCUMENT_KINDS
 from .claims import parse_timestamp
 from .freezes import Freeze, parse_freezes
 from .host_classes import HostClass, parse_host_classes
@@ -143,6 +144,8 @@ class Policy:
     # How long after a token's window a host still accepts steps of a run that started inside it (host-side check).
     host_grace_hours: int = DEFAULT_HOST_GRACE_HOURS
     archive_retention_years: int = DEFAULT_ARCHIVE_RETENTION_YEARS
+    # The document kinds a change of each class must hand over (its change document's documents); a class not named needs none.
+    required_documents: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # The signed document's bytes, as read: what the controller sends a host to verify against its own root.
     document: bytes = field(default=b"", compare=False, repr=False)
@@ -263,6 +266,10 @@ def _policy_rules(policy: dict[str, Any], path: str, issues: Issues) -> None:
         parse_host_classes(policy.get("host_classes"), f"{path}.host_classes", policy["classes"])
     except errors.ApprovalError as exc:
         _add_refusal(issues, f"{path}.host_classes", exc)
+    for name in policy.get("required_documents") or {}:
+        # A class spelled wrong would require nothing of the class meant: refuse it.
+        if name not in policy["classes"]:
+            issues.add(f"{path}.required_documents.{name}", f"is not a class of the policy (classes: {', '.join(sorted(policy['classes']))})", name)
 
 
 _NAME_HINT = "a name of letters, digits and ._@-"
@@ -351,6 +358,21 @@ _POLICY = Schema(
         "freezes": Field("list", nullable=True, hint="a list of freezes"),
         "emergency": Field("mapping", nullable=True, schema=_EMERGENCY, hint="a mapping with roles"),
         "host_classes": Field("list", nullable=True, min_items=1, hint="a non-empty list of {hosts: [patterns], class: <class>}"),
+        "required_documents": Field(
+            "mapping",
+            nullable=True,
+            default=dict,
+            hint="a mapping of each system class to the document kinds its changes hand over",
+            key_pattern=_NAME.pattern,
+            key_hint=_NAME_HINT,
+            values=Field(
+                "list",
+                hint=f"a list of document kinds ({', '.join(DOCUMENT_KINDS)})",
+                item=Field("str", choices=DOCUMENT_KINDS),
+                # In a fixed order, each once: the refusal names them in the same order every time.
+                normalize=lambda kinds: tuple(sorted(set(kinds))),
+            ),
+        ),
     },
     checks=(_policy_rules,),
 )
@@ -401,6 +423,7 @@ def parse_policy(raw: Any, ledger_dir: str, path: str = "policy") -> Policy:
         change_document=policy["change_document"],
         host_grace_hours=policy["host_grace_hours"],
         archive_retention_years=policy["archive_retention_years"],
+        required_documents=dict(policy["required_documents"]),
         source=raw,
     )
 

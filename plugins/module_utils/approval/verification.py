@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,7 @@ from .canonical import approval_signature_payload
 from .claims import ACTIONS, KIND_EMERGENCY, KIND_RATIFICATION, Claims, format_timestamp, validate_claims, validate_hosts
 from .envelope import Envelope, decode_token, token_digest
 from .freezes import freezes_at, freezes_overlapping
-from .host_classes import check_host_classes
+from .host_classes import check_host_classes, class_of_host
 from .identity import identity_key, shown
 from .keys import verify_signature
 from .policy import REQUESTER_ROLE, Approver, Policy
@@ -440,6 +440,50 @@ def check_scope(claims: Claims, scope: RunScope) -> None:
             errors.HOSTS_MISMATCH,
             f"host set differs (check --limit): the run targets {len(run_hosts)} hosts, the token approves {len(approved_hosts)}; "
             f"not approved: {_hosts_list(run_hosts - approved_hosts)}; approved but not targeted: {_hosts_list(approved_hosts - run_hosts)}",
+        )
+
+
+def _document_kinds(change: Any) -> set[str]:
+    """The kinds of the documents a change document hands over; none for anything that is not one."""
+    documents = change.get("documents") if isinstance(change, Mapping) else None
+    if not isinstance(documents, (list, tuple)):
+        return set()
+    return {str(item.get("kind")) for item in documents if isinstance(item, Mapping)}
+
+
+def check_required_documents(claims: Claims, change: Any, policy: Policy) -> None:
+    """Every document kind the signed policy's required_documents asks of a class of the token's hosts is in the change.
+
+    Each host counts with its own class (host_classes; else the token's class). A rollback hands over no new release
+    and a ratification changes no host: neither is held to it. The documents count only when the token binds the
+    change document (change_sha256): otherwise nobody signed them.
+    """
+    if not policy.required_documents or claims.action == "rollback" or claims.kind == KIND_RATIFICATION:
+        return
+    required: dict[tuple[str, str], list[str]] = {}
+    for host in sorted(claims.hosts):
+        system_class = (class_of_host(host, policy.host_classes, policy.classes) if policy.host_classes else None) or claims.system_class
+        for kind in policy.required_documents.get(system_class, ()):
+            required.setdefault((system_class, kind), []).append(host)
+    if not required:
+        return
+    if not claims.change_sha256:
+        system_class, kind = next(iter(required))
+        raise errors.ApprovalError(
+            errors.CHANGE_NOT_BOUND,
+            f"the approval policy requires a {kind} for changes to {system_class} hosts ({_hosts_list(required[(system_class, kind)])}), "
+            f"and token {claims.token_id} binds no change document (no change_sha256), so no document was signed with it: request it with "
+            "opsgate-approval request --change FILE",
+        )
+    present = _document_kinds(change)
+    missing = [
+        f"{kind} (required for {system_class} hosts: {_hosts_list(hosts)})" for (system_class, kind), hosts in sorted(required.items()) if kind not in present
+    ]
+    if missing:
+        raise errors.ApprovalError(
+            errors.DOCUMENT_MISSING,
+            f"the change hands over no {'; no '.join(missing)}, which the approval policy (version {policy.version}) requires: "
+            "list the document in opsgate_release.documents (kind, title, location, sha256) and have the change approved again",
         )
 
 

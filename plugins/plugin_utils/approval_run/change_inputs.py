@@ -19,7 +19,12 @@ def change_from_hostvars(
     header: Mapping[str, Any],
     rollout: Any = None,
 ) -> dict[str, Any]:
-    """For the play's hosts (after --limit): each host's ``inputs_var`` and the address it is reached at."""
+    """For the play's hosts (after --limit): each host's ``inputs_var`` and the address it is reached at.
+
+    ``header`` gives the action, app, version, digest, change id and env, and the release's ``migrations``, ``verify``
+    and ``documents`` when it has them: release_change's arguments, or the change document handed to the gate (their
+    document form gives the same document again).
+    """
     hostvars = task_vars.get("hostvars") or {}
     hosts: dict[str, dict[str, Any]] = {}
     for name in task_vars.get("ansible_play_hosts_all") or []:
@@ -37,4 +42,8 @@ def change_from_hostvars(
         env=header["env"],
         hosts=hosts,
         rollout=rollout or None,
+        # Task arguments, templated already (a title with "{{" in it stays text).
+        migrations=header.get("migrations"),
+        verify=header.get("verify"),
+        documents=header.get("documents"),
     )

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import DATABASE_KINDS, DOCUMENT_KINDS, MIGRATION_PHASES
 from ansible_collections.opsgate.release.plugins.module_utils.release.health_condition import HealthConditionError, compile_condition, lookup_path
 from ansible_collections.opsgate.release.plugins.module_utils.schema.engine import Field, Issues, Schema, SchemaError, SchemaIssue, collect
 
@@ -23,6 +25,14 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MODE = re.compile(r"0?[0-7]{3,4}")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 _UNIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
+_STEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# PostgreSQL identifiers are at most 63 bytes; no quoting, no blanks: they are handed to psql/pg_dump as arguments.
+_DB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.$-]{0,62}")
+_OS_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
+_NO_BLANKS = re.compile(r"\S+")
+_SHA256_HINT = "64 hex characters (sha256sum of the file)"
+DEFAULT_BACKUP_DIR = "/var/backups/opsgate"
+DEFAULT_VERIFY_TIMEOUT = 300
 
 _TOP = {
     "app": "the application name",
@@ -43,6 +53,9 @@ _TOP = {
     "health": "how to tell it works",
     "hooks": "commands run during the deploy",
     "keep_releases": "how many good releases to keep",
+    "migrations": "database migration steps, each file with its sha256, and the database they run against",
+    "verify": "a testinfra suite run against each host once it is healthy",
+    "documents": "documents handed over with the release, each with its sha256",
 }
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".tar.bz2")
 
@@ -191,6 +204,76 @@ _HEALTH = Schema(
 )
 
 
+def _sha256(doc: str) -> Field:
+    return Field("str", required=True, doc=doc, pattern=r"[0-9a-fA-F]{64}", hint=_SHA256_HINT, normalize=str.lower)
+
+
+def _migrations_rules(migrations: dict[str, Any], path: str, issues: Issues) -> None:
+    # The id is the key of the database's migrations table: one id, one step, whatever its phase.
+    seen: set[str] = set()
+    for index, step in enumerate(migrations["steps"]):
+        if step["id"] in seen:
+            issues.add(f"{path}.steps[{index}].id", "is used by an earlier step", step["id"])
+        seen.add(step["id"])
+
+
+def _suite_file(text: str) -> str | None:
+    # pytest collects nothing from a file given by name unless it is a Python module.
+    return None if text.endswith(".py") else "must be a Python file (.py) with the testinfra tests"
+
+
+_DATABASE = Schema(
+    {
+        "kind": Field("str", required=True, doc="the database engine", choices=DATABASE_KINDS),
+        "run_on": Field(
+            "str", required=True, doc="the inventory host that runs psql, pg_dump and pg_restore", pattern=_NO_BLANKS.pattern, hint="an inventory host name"
+        ),
+        "name": Field("str", required=True, doc="the database name", pattern=_DB_NAME.pattern, hint="a database name (letters, digits, _.$-; at most 63)"),
+        # Empty: the local unix socket on run_on.
+        "host": Field("str", allow_empty=True, default="", check=lambda text: None if not text or _NO_BLANKS.fullmatch(text) else "must have no blanks"),
+        "port": Field("int", minimum=1, maximum=65535, default=5432),
+        "user": Field("str", default="postgres", pattern=_DB_NAME.pattern, hint="a database role name"),
+        "os_user": Field("str", default="postgres", pattern=_OS_USER.pattern, hint="an OS account name"),
+        # Empty: the whole database is backed up and restored.
+        "schemas": Field("list", default=list, hint="a list of schema names", item=Field("str", pattern=_DB_NAME.pattern, hint="a schema name")),
+        "backup_dir": Field("str", default=DEFAULT_BACKUP_DIR, check=_base_dir, normalize=os.path.normpath),
+    }
+)
+_DOWN = Schema({"file": Field("str", required=True, doc="the down-migration on the controller"), "sha256": _sha256("the sha256sum of the down file")})
+_STEP = Schema(
+    {
+        "id": Field("str", required=True, doc="the step's unique id", pattern=_STEP_ID.pattern, hint="letters, digits, '_', '.', '-' (at most 64)"),
+        "phase": Field("str", required=True, doc="expand (before the first batch) or contract (after the last)", choices=MIGRATION_PHASES),
+        "file": Field("str", required=True, doc="the SQL file on the controller"),
+        "sha256": _sha256("the sha256sum of the file"),
+        "down": Field("mapping", nullable=True, schema=_DOWN, hint="a mapping with file and sha256"),
+    }
+)
+_MIGRATIONS = Schema(
+    {
+        "database": Field("mapping", required=True, doc="the database the steps run against", schema=_DATABASE, hint="a mapping with kind, run_on, name"),
+        "steps": Field("list", required=True, doc="the migration steps", min_items=1, hint="a non-empty list of steps", item=Field("mapping", schema=_STEP)),
+    },
+    checks=(_migrations_rules,),
+)
+_VERIFY = Schema(
+    {
+        "suite": Field("str", required=True, doc="the testinfra suite on the controller", check=_suite_file),
+        "sha256": _sha256("the sha256sum of the suite"),
+        "timeout": Field("int", minimum=1, maximum=86400, default=DEFAULT_VERIFY_TIMEOUT),
+    }
+)
+_DOCUMENT = Schema(
+    {
+        "kind": Field("str", required=True, doc="what the document is", choices=DOCUMENT_KINDS),
+        "title": Field("str", required=True, doc="the document's title"),
+        # Not read: a URL or a path the approvers and auditors open; its sha256 binds the content.
+        "location": Field("str", required=True, doc="a URL or path where it is kept"),
+        "sha256": _sha256("the sha256sum of the document"),
+    }
+)
+
+
 def _manifest_rules(manifest: dict[str, Any], path: str, issues: Issues) -> None:
     names: set[str] = set()
     for index, artifact in enumerate(manifest["artifacts"]):
@@ -231,6 +314,10 @@ _MANIFEST = Schema(
         "health": Field("mapping", schema=_HEALTH, default=lambda: {"type": "none"}),
         "hooks": Field("mapping", schema=Schema({"after_stage": _commands(), "before_switch": _commands()}), default=dict),
         "keep_releases": Field("int", minimum=1, maximum=100, default=3),
+        # Empty when absent, so the roles test `| length` instead of `is defined`.
+        "migrations": Field("mapping", schema=_MIGRATIONS, hint="a mapping with database and steps"),
+        "verify": Field("mapping", schema=_VERIFY, hint="a mapping with suite and sha256"),
+        "documents": Field("list", item=Field("mapping", schema=_DOCUMENT), default=list, hint="a list of documents"),
     },
     # `owner:` with nothing after it is no owner, like leaving the key out.
     none_is_missing=True,
@@ -270,6 +357,9 @@ def _health(health: dict[str, Any]) -> dict[str, Any]:
 
 def validate_manifest(raw: Any, path: str = MANIFEST_VAR) -> Manifest:
     """Validate and normalise the manifest: defaults filled, modes as integers, digests lowercase; ``ManifestError`` lists every error."""
+    if isinstance(raw, Mapping):
+        # `migrations: {}` is no migrations, as the normalised manifest says it: validating that again gives the same.
+        raw = {key: value for key, value in raw.items() if not (key in ("migrations", "verify") and isinstance(value, Mapping) and not value)}
     data, issues = collect(_MANIFEST, raw, path)
     if issues:
         raise ManifestError(issues)
@@ -278,4 +368,11 @@ def validate_manifest(raw: Any, path: str = MANIFEST_VAR) -> Manifest:
     manifest["service"] = _service(data["service"], data["app"])
     manifest["health"] = _health(data["health"])
     manifest.setdefault("file_mode", None)
+    manifest.setdefault("migrations", {})
+    manifest.setdefault("verify", {})
+    if manifest["migrations"]:
+        manifest["migrations"] = {
+            "database": manifest["migrations"]["database"],
+            "steps": [{**step, "down": step.get("down")} for step in manifest["migrations"]["steps"]],
+        }
     return Manifest(manifest)
