@@ -63,7 +63,7 @@ sign() {  # sign FILE PLAYBOOK [ansible-playbook args...]: the playbook writes t
         || { tail -30 "$out/$file.plan.log"; exit 1; }
     bash "$approvals" token-change "$out/approvals" "$out/tokens/$file" "$out/tokens/$file.change.json"
     echo "  the change the approvers sign ($file.change.json; opsgate-approval request --change prints it):"
-    { grep -E '^(change |change document|hosts |hook |rollout plan|what differs|  slot[1-4]: )' "$out/tokens/$file.summary"; grep -m1 '^config ' "$out/tokens/$file.summary" || true; } \
+    { grep -E '^(change |change document|hosts |hook |rollout plan|database migrations on|migration |verify suite|document |what differs|  slot[1-4]: )' "$out/tokens/$file.summary"; grep -m1 '^config ' "$out/tokens/$file.summary" || true; } \
         | cut -c1-150 | sed 's/^/    /'
     echo "  token $file ($("$bin/python" bin/opsgate-approval inspect --in "$out/tokens/$file" | "$bin/python" -c 'import json,sys; print(json.load(sys.stdin)["claims"]["token_id"])'))" \
          "signed by business_head, it_head, risk_compliance, ops_director"
@@ -96,17 +96,42 @@ step "4. The security team pins the root on each app slot, under a host grant bo
 # Each slot stands in for a host of its own: its pinned root, identity and grant live in
 # out/demo/hosts/slotN/opsgate instead of /etc/opsgate (OPSGATE_HOST_TRUST_DIR, read only where
 # /etc/opsgate/trust.json does not exist), set by a wrapper the inventory uses as the slot's Python.
-for slot in slot1 slot2 slot3 slot4; do
+for slot in slot1 slot2 slot3 slot4 dbhost; do
     mkdir -p "$out/hosts/$slot"
     printf '#!/bin/sh\nOPSGATE_HOST_TRUST_DIR=%s exec %s "$@"\n' "$out/hosts/$slot/opsgate" "$bin/python" > "$out/hosts/$slot/python"
     chmod 755 "$out/hosts/$slot/python"
 done
-bash "$approvals" grant "$out/approvals" "$out/approvals/grant.json" SEC-DEMO-1 slot1=slot1 slot2=slot2 slot3=slot3 slot4=slot4
+bash "$approvals" grant "$out/approvals" "$out/approvals/grant.json" SEC-DEMO-1 slot1=slot1 slot2=slot2 slot3=slot3 slot4=slot4 dbhost=dbhost
 "$bin/python" bin/opsgate-approval grant-verify --root "$out/approvals/trust/root.json" --in "$out/approvals/grant.json" 2>&1 | head -1 | sed 's/^/  /'
-"$bin/ansible-playbook" -i demo/inventory/app_slots.yml playbooks/trust_bootstrap.yml -e opsgate_target_hosts=app_slots \
+"$bin/ansible-playbook" -i demo/inventory/app_slots.yml playbooks/trust_bootstrap.yml -e opsgate_target_hosts=app_slots:databases \
     -e "opsgate_trust_root_file=$out/approvals/trust/root.json" -e "opsgate_trust_grant_file=$out/approvals/grant.json" \
     -e opsgate_trust_bootstrap_become=false > "$out/trust_bootstrap.log" 2>&1 || { tail -30 "$out/trust_bootstrap.log"; exit 1; }
-echo "  pinned: out/demo/hosts/slot{1..4}/opsgate/{trust,host,host-grant}.json; from now on each slot verifies every release step itself"
+echo "  pinned: out/demo/hosts/{slot1..4,dbhost}/opsgate/{trust,host,host-grant}.json; from now on each verifies every release step itself"
+
+step "4b. A private PostgreSQL cluster on :18432 (out/demo/pg) with the orders table the app reads; 2.0.0 migrates it"
+bash demo/local_pg.sh start "$out/pg"
+orders() {  # the orders table's columns, row count and the migration steps applied
+    "$bin/python" - "$out/pg" <<'PY'
+import subprocess
+import sys
+
+def query(sql):
+    argv = ["psql", "-XAt", "-h", sys.argv[1], "-p", "18432", "-U", "postgres", "-d", "appdb", "-c", sql]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+
+columns = query("select string_agg(column_name, ', ' order by ordinal_position) from information_schema.columns where table_name = 'orders'")
+steps = "none"
+if query("select to_regclass('public.opsgate_migrations')"):
+    steps = query("select coalesce(string_agg(step_id, ', ' order by step_id), 'none') from opsgate_migrations")
+print(f"  orders: columns {columns}; {query('select count(*) from orders')} rows; migrations applied: {steps}")
+PY
+}
+# The manifest names each migration file, the verification suite and the deployment manual by sha256.
+"$bin/python" - "$out/migrations.json" demo/migrations/*.sql demo/migrations/*.py docs/deploy.md <<'PY'
+import hashlib, json, os, sys
+json.dump({os.path.basename(path): hashlib.sha256(open(path, "rb").read()).hexdigest() for path in sys.argv[2:]}, open(sys.argv[1], "w"))
+PY
+orders
 
 step "5. Build sample_app 1.0.0, 2.0.0 and a broken 3.0.0 (its /health answers 503)"
 mkdir -p "$out/artifacts" "$out/tokens"
@@ -126,13 +151,15 @@ playbook deploy deploy-1.0.0 "$out/tokens/deploy-1.0.0.token" -e app_version=1.0
 serving
 verified_on_hosts
 
-step "7. Gray release 2.0.0 through haproxy: canary, pause, 50%, 100% (token: action gray_release)"
+step "7. Gray release 2.0.0 through haproxy: expand migration, canary, pause, 50%, 100%, each slot's testinfra suite, contract migration"
 sign gray-2.0.0.token gray_release -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-2
 load_start
 playbook gray_release gray-2.0.0 "$out/tokens/gray-2.0.0.token" -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-2 \
     || { load_stop; tail -30 "$out/gray-2.0.0.log"; exit 1; }
 load_stop
 serving
+orders
+sha256sum "$out"/db-backups/*.dump 2>/dev/null | head -1 | { read -r digest path; echo "  backup taken before the migrations: $path, sha256 ${digest:0:16}..."; } || true
 
 step "8. Gray release of the broken 3.0.0: the canary fails its health gate and is rolled back"
 sign gray-3.0.0.token gray_release -e app_version=3.0.0 -e "app_sha256=${sha[3.0.0]}" -e demo_change_id=CHG-DEMO-3
@@ -152,8 +179,9 @@ playbook rollback rollback-1.0.0 "$out/tokens/rollback-1.0.0.token" "${rollback_
     || { tail -30 "$out/rollback-1.0.0.log"; exit 1; }
 serving
 
-step "10. Stop the demo's app slots and haproxy"
+step "10. Stop the demo's app slots, haproxy and PostgreSQL"
 bash demo/local_lb.sh stop "$lb_dir"
+bash demo/local_pg.sh stop "$out/pg"
 for slot in 1 2 3 4; do
     pidfile="$out/slots/slot$slot/run/sample_app.pid"
     if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
@@ -161,10 +189,14 @@ done
 
 step "11. The operations archive: every run above, hash-chained in the state store; verify it"
 "$bin/python" bin/opsgate-archive report --change CHG-DEMO-RB --format html -o "$out/reports/archive-CHG-DEMO-RB.html" >/dev/null 2>&1 || true
+"$bin/python" bin/opsgate-archive report --change CHG-DEMO-2 -o "$out/reports/archive-CHG-DEMO-2.md" >/dev/null
+"$bin/python" bin/opsgate-archive report --change CHG-DEMO-2 --format html -o "$out/reports/archive-CHG-DEMO-2.html" >/dev/null
+echo "  the report of 2.0.0 (CHG-DEMO-2): verification per slot, the database backup's digest, the documents:"
+grep -E '^\| slot[1-4] \|.*passed|^\| (expand|contract) \||deployment_manual' "$out/reports/archive-CHG-DEMO-2.md" | head -8 | cut -c1-170 | sed 's/^/    /' || true
 "$bin/python" bin/opsgate-archive verify > "$out/archive-verify.log" 2>&1 || { cat "$out/archive-verify.log"; echo "the archive does not verify" >&2; exit 1; }
 sed 's/^/  /' "$out/archive-verify.log"
 step "done in $(( $(date +%s) - start )) s"
 echo "  readiness report: $out/reports/readiness.html (also .md, .json, junit.xml)"
 echo "  archive:          $("$bin/python" bin/opsgate-archive list 2>&1 >/dev/null) (state store $out/approvals/ledger/state.sqlite3); list them: OPSGATE_TRUST_ROOT=$OPSGATE_TRUST_ROOT bin/opsgate-archive list"
-echo "  archive report:   $out/reports/archive-CHG-DEMO-RB.html"
+echo "  archive reports:  $out/reports/archive-CHG-DEMO-RB.html, $out/reports/archive-CHG-DEMO-2.html"
 echo "  host records:     $out/reports/inventory/"

@@ -5,7 +5,8 @@
 
 ``/health`` answers ``{"status": "ok", "version": ..., "greeting": ...}`` with 200, or 503 with
 ``"status": "failing"`` when the build is marked broken. ``/`` answers one line of text.
-The port and the greeting come from the JSON config file the deploy renders.
+``/data`` answers what the config's ``db_command`` (an argv, e.g. psql reading a table) prints, or 503.
+The port, the greeting and the database command come from the JSON config file the deploy renders.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,10 +55,24 @@ def make_handler(build: dict[str, Any], config: dict[str, Any]) -> type[BaseHTTP
                 status = "failing" if build["broken"] else "ok"
                 body = {"status": status, "version": build["version"], "greeting": config.get("greeting", ""), "pid": os.getpid()}
                 self._send(503 if build["broken"] else 200, json.dumps(body).encode(), "application/json")
+            elif self.path == "/data" and config.get("db_command"):
+                self._data(config["db_command"])
             elif self.path == "/":
                 self._send(200, f"{config.get('greeting', 'hello')} from sample_app {build['version']}\n".encode(), "text/plain")
             else:
                 self._send(404, b"not found\n", "text/plain")
+
+        def _data(self, argv: list[str]) -> None:
+            # The scenarios' app reads a table through psql: a schema the release does not fit answers 503.
+            try:
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                self._send(503, f"{exc}\n".encode(), "text/plain")
+                return
+            if done.returncode != 0:
+                self._send(503, done.stderr.encode(), "text/plain")
+            else:
+                self._send(200, done.stdout.encode(), "text/plain")
 
         def log_message(self, format: str, *args: Any) -> None:
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
