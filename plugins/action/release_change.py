@@ -21,7 +21,9 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.change_su
     summary_lines,
 )
 from ansible_collections.opsgate.release.plugins.module_utils.approval.claims import ACTIONS
+from ansible_collections.opsgate.release.plugins.module_utils.schema.engine import collect
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.change_inputs import change_from_hostvars
+from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.manifest import DATABASE_SCHEMA
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "action": {"type": "str", "required": True, "choices": list(ACTIONS)},
@@ -40,6 +42,17 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     # The registered release_info result of each host: what runs now, shown to the approvers, never signed.
     "running_var": {"type": "str"},
 }
+
+
+def _rollback_database(migrations: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A rollback's migrations name the database as the inventory has it (rollback_database): checked and completed with
+    the manifest's defaults, so the approvers sign the same database a deploy of the release named."""
+    if not migrations or "restore_release_id" not in migrations:
+        return migrations
+    database, issues = collect(DATABASE_SCHEMA, migrations.get("database"), "rollback_database")
+    if issues:
+        raise errors.ApprovalError(errors.CHANGE_INVALID, "; ".join(str(issue) for issue in issues))
+    return {**migrations, "database": database}
 
 
 def _write(path: str, document: dict[str, Any]) -> None:
@@ -72,6 +85,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
+            args["migrations"] = _rollback_database(args["migrations"])
             document = change_from_hostvars(task_vars, self._templar.template, args["inputs_var"], args, args["rollout"])
             digest = change_digest(document)
         except errors.ApprovalError as exc:

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """release_verify: approval receipt and the change's verify suite first; then the suite file, read and checked here,
-run with pytest-testinfra on the controller against the task's host over that host's own connection."""
+run with pytest-testinfra on the controller against the task's host over that host's own connection. A passed run
+(not in check mode) leaves this controller process's verification receipt, which release_commit requires."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ansible import constants as C
 
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.envelope import TOKEN_VAR
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.host_approval import ApprovalRefused
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.host_approval import ApprovalRefused, record_host_verification
 from ansible_collections.opsgate.release.plugins.plugin_utils.release_actions.host_change_action import HostChangeAction
 from ansible_collections.opsgate.release.plugins.plugin_utils.release_verify.approved_suite import SuiteRefused, read_suite
 from ansible_collections.opsgate.release.plugins.plugin_utils.release_verify.outcome import redact, verification_result
@@ -115,4 +116,10 @@ class ActionModule(HostChangeAction):
             result.update(failed=True, verify_error="RELEASE_VERIFY_RUN_ERROR", msg=redact(f"release_verify could not run the suite on {host}: {exc}", secrets))
             return result
         result.update(verification_result(host, suite.sha256, suite.name, run, secrets))
+        if not result["failed"]:
+            # The proof release_commit asks for: this process's receipt, never a variable or the registered result.
+            try:
+                record_host_verification(approval, host, task_vars, self._templar.template, result["verify"], str(args["release_id"]))
+            except ApprovalRefused as exc:
+                result.update(failed=True, verify_error=exc.code, msg=redact(str(exc), secrets))
         return result

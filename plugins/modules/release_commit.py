@@ -16,6 +16,9 @@ description:
     newest O(keep_releases) good releases. Failed, rolled-back and unfinished releases are removed; directories the
     ledger does not know are left alone and reported.
   - The action plugin checks this run's approval receipt for the host first.
+  - When the signed change document of a deploy or gray release has a C(verify) suite, the action plugin also refuses
+    (C(verify_error=RELEASE_VERIFY_NOT_RUN), before anything reaches the host, not in check mode) unless
+    M(opsgate.release.release_verify) passed that suite against the host for this release in the same C(ansible-playbook) run.
 author:
   - Opsgate Release Contributors (@opsgate)
 extends_documentation_fragment:
@@ -77,6 +80,10 @@ unknown:
   returned: success
   type: list
   elements: str
+verify_error:
+  description: V(RELEASE_VERIFY_NOT_RUN) when the signed change's verify suite did not pass against the host in this run.
+  returned: when the step was refused for it
+  type: str
 """
 
 from ansible_collections.opsgate.release.plugins.module_utils.release.module_entry import run_module

@@ -86,6 +86,13 @@ rollback_refusal:
   description: Why there is no rollback target, or null.
   returned: always
   type: str
+rolled_back_from:
+  description:
+    - While C(current) is good by a rollback, the release that rollback left (the C(rolled_back) line whose C(previous)
+      is C(current)); else null. The rollback role reads it to name the release whose database migrations it puts back
+      when a host is back already.
+  returned: always
+  type: str
 """
 
 from ansible_collections.opsgate.release.plugins.module_utils.release.module_entry import run_module

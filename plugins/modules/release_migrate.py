@@ -26,6 +26,10 @@ description:
     contract steps by their down-migrations (the backup predates the expand the running release needs).
   - With O(phase=restore) it undoes what the release applied the same way; C(method) in the result says which it did.
     A backup is restored only when its sha256 is the one the ledger recorded when it was taken.
+  - With O(phase=restore) and no O(steps) (the rollback role, once every host left the release), what the release applied
+    is read from its rows of the migrations table, and it is undone from the release's backup (no down-migration is on
+    the host); C(none) when it applied nothing. Under a rollback approval this is the only phase allowed, and the database
+    and the release must be the signed change's C(migrations.database) and C(migrations.restore_release_id).
   - The action plugin checks this run's approval receipt, compares O(database) and O(steps) with the change document's
     C(migrations), reads every step's file on the controller and refuses one whose sha256 differs, before anything is sent.
     On a host with a pinned trust root, the module verifies the token, policy and change again, that the host is
@@ -148,6 +152,7 @@ options:
   steps:
     description:
       - Every migration step of the release (all phases, in the manifest's order); the steps of O(phase) are applied.
+      - Empty with O(phase=restore) for a rollback: the release's rows and backup decide the restore.
     type: list
     elements: dict
     required: true

@@ -35,6 +35,9 @@ description:
     did not write all fail it.
   - Connection and become passwords and the approval token never appear in the result; they are masked in the
     JUnit text and the output should a test print them.
+  - A passed run (not in check mode) writes this C(ansible-playbook) process's verification receipt for the host (the
+    suite's and the JUnit report's sha256, the counts, the release) in the state store; M(opsgate.release.release_commit)
+    of a change whose signed document has a C(verify) refuses without it.
 author:
   - Opsgate Release Contributors (@opsgate)
 extends_documentation_fragment:
@@ -182,7 +185,8 @@ approval_error:
 verify_error:
   description:
     - Stable code when the suite was not run or could not run; V(RELEASE_VERIFY_DIGEST_MISMATCH),
-      V(RELEASE_VERIFY_SUITE_UNREADABLE), V(RELEASE_VERIFY_LIBRARY_MISSING), V(RELEASE_VERIFY_RUN_ERROR).
-  returned: when the suite was not run
+      V(RELEASE_VERIFY_SUITE_UNREADABLE), V(RELEASE_VERIFY_LIBRARY_MISSING), V(RELEASE_VERIFY_RUN_ERROR); or, when the suite
+      passed but its receipt could not be written, the state store's code (for example V(APPROVAL_STATE_STORE_ERROR)).
+  returned: when the suite was not run, or its receipt was not written
   type: str
 """

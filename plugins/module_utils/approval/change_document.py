@@ -211,11 +211,26 @@ _STEP_SPEC = Schema(
         "down_sha256": Field("str", required=True, allow_empty=True, pattern=f"({_HEX64})?", hint="64 lowercase hex characters, or empty"),
     }
 )
+
+
+def _steps_or_restore(migrations: dict[str, Any], path: str, issues: Any) -> None:
+    """A release's migrations list its steps; a rollback's name the release whose migrations the database is put back
+    from (``restore_release_id``: the release the hosts leave) and no step, since a rollback applies none."""
+    if "restore_release_id" not in migrations and not migrations["steps"]:
+        issues.add(f"{path}.steps", "must be a non-empty list", [])
+    elif "restore_release_id" in migrations and migrations["steps"]:
+        ids = [step.get("id") for step in migrations["steps"]]
+        issues.add(f"{path}.steps", "must be empty when restore_release_id is given: a rollback applies no migration step", ids)
+
+
 _MIGRATIONS_SPEC = Schema(
     {
         "database": Field("mapping", required=True, schema=_DATABASE_SPEC),
-        "steps": Field("list", required=True, min_items=1, item=Field("mapping", schema=_STEP_SPEC)),
-    }
+        "steps": Field("list", required=True, item=Field("mapping", schema=_STEP_SPEC)),
+        # Only in a rollback's document (absent in a release's, so documents signed before it keep their digest).
+        "restore_release_id": Field("str"),
+    },
+    checks=(_steps_or_restore,),
 )
 _VERIFY_SPEC = Schema({"suite_sha256": _DIGEST, "suite_name": Field("str", required=True), "timeout": Field("int", required=True, minimum=1)})
 _DOCUMENTS_SPEC = Field(
@@ -265,6 +280,9 @@ def migrations_spec(value: Any) -> dict[str, Any] | None:
         "database": {key: _plain(database[key]) for key in DATABASE_KEYS if key in database} if isinstance(database, Mapping) else database,
         "steps": steps,
     }
+    if value.get("restore_release_id") is not None:
+        # A rollback's: the database goes back to before this release (see _steps_or_restore).
+        spec["restore_release_id"] = value["restore_release_id"]
     if isinstance(steps, (list, tuple)):
         spec["steps"] = []
         for step in steps:

@@ -114,6 +114,14 @@ def _migration_lines(migrations: Mapping[str, Any] | None) -> list[str]:
         return ["database migrations: none"]
     database = migrations["database"]
     where = f"{database['host']}:{database['port']}" if database["host"] else f"the local socket on {_printable(database['run_on'])}"
+    if migrations.get("restore_release_id"):
+        # A rollback's: no step, the database put back to before the release the hosts leave.
+        return [
+            f"database restore on {_printable(database['run_on'])}: {database['kind']} database {_printable(database['name'])} "
+            f"as {_printable(database['user'])} via {_printable(where)}, schemas {_printable(database['schemas'] or 'all')}: "
+            f"put back to before release {_printable(migrations['restore_release_id'])} from its backup in {_printable(database['backup_dir'])} "
+            "when that release applied migrations (data written since is lost), after every host rolled back",
+        ]
     lines = [
         f"database migrations on {_printable(database['run_on'])}: {database['kind']} database {_printable(database['name'])} "
         f"as {_printable(database['user'])} via {_printable(where)}, schemas {_printable(database['schemas'] or 'all')}; "

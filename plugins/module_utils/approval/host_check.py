@@ -68,19 +68,32 @@ def host_trust_paths() -> HostTrustPaths:
 # What a rollback approval may do on a host: return it to a release its ledger records good. A class's
 # rollback rule (fewer roles, shorter lead time) rests on this, so no variable may widen it.
 ROLLBACK_STEPS = {("release_revert", "mode", "rollback", None), ("release_commit", "event", "rollback", "deploy")}
+# And, once the hosts are back, put the database back to before the release they left (the signed change's
+# migrations.restore_release_id, check_migration_step): a restore only, never an expand or a contract.
+DATABASE_RESTORE = ("release_migrate", "phase", "restore")
 # Steps that undo this token's own work on this host: never refused for time (a failed deploy must be put back).
 UNDO_STEPS = {("release_revert", "mode", "failed")}
 
 
 def refuse_outside_rollback(action: str, step: str, arguments: dict[str, Any]) -> None:
-    """A token approved for ``rollback`` never stages, switches or commits a new release."""
-    if action != "rollback" or is_rollback_step(step, arguments):
+    """A token approved for ``rollback`` never stages, switches or commits a new release, nor migrates a database."""
+    if action != "rollback" or is_rollback_step(step, arguments) or is_database_restore(step, arguments):
         return
     raise errors.ApprovalError(
         errors.STEP_NOT_APPROVED,
-        f"{step} is not part of a rollback: a rollback approval only returns hosts to a release their ledger records good "
-        "(release_revert mode=rollback, release_commit event=rollback); deploying a release needs a deploy approval",
+        f"{step}{_phase_of(step, arguments)} is not part of a rollback: a rollback approval only returns hosts to a release their ledger "
+        "records good (release_revert mode=rollback, release_commit event=rollback) and puts the database back to before the release "
+        "they leave (release_migrate phase=restore); deploying a release or migrating a database needs a deploy approval",
     )
+
+
+def is_database_restore(step: str, arguments: dict[str, Any]) -> bool:
+    name, option, wanted = DATABASE_RESTORE
+    return step == name and arguments.get(option) == wanted
+
+
+def _phase_of(step: str, arguments: dict[str, Any]) -> str:
+    return f" phase={arguments.get('phase')}" if step == DATABASE_RESTORE[0] else ""
 
 
 def is_rollback_step(step: str, arguments: dict[str, Any]) -> bool:
@@ -96,6 +109,10 @@ def arguments_to_compare(action: str, step: str, arguments: dict[str, Any]) -> d
     they are the previous good release's, not the approved one's.
     """
     compared = dict(arguments)
+    if action == "rollback" and is_database_restore(step, arguments):
+        # The release whose migrations are undone is the one the hosts leave: the change's migrations.restore_release_id
+        # (check_migration_step), not in the hosts' entries, which name only the release they return to.
+        compared.pop("release_id", None)
     if is_rollback_step(step, arguments):
         compared.pop("release_id", None)
         if action != "rollback":
@@ -211,6 +228,8 @@ def check_migration_step(document: Mapping[str, Any], arguments: Mapping[str, An
         raise errors.ApprovalError(
             errors.CHANGE_STEP_MISMATCH, f"change {shown(document.get('change_id'))} approves no database migrations, and this step would run some"
         )
+    if approved.get("restore_release_id") or document.get("action") == "rollback":
+        return _check_restore_step(document, approved, arguments)
     asked = migrations_spec({"database": arguments.get("database"), "steps": arguments.get("steps")})
     if asked is None:
         raise errors.ApprovalError(errors.CHANGE_STEP_MISMATCH, "the step names no database and no migration steps; the approved change has them")
@@ -232,6 +251,45 @@ def check_migration_step(document: Mapping[str, Any], arguments: Mapping[str, An
     releases = {entry["release"]["release_id"] for entry in document["hosts"].values() if entry["release"].get("release_id")}
     if releases and arguments.get("release_id") not in releases:
         raise _mismatch("release_id", arguments.get("release_id"), ", ".join(sorted(releases)))
+    return dict(approved)
+
+
+def _check_restore_step(document: Mapping[str, Any], approved: Mapping[str, Any], arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A rollback's change: the step only puts ``database`` back to before ``restore_release_id`` (the release the hosts
+    leave), with no step of its own; the migrations come from that release's rows and backup on the database host."""
+    restore_of = approved.get("restore_release_id")
+    change = shown(document.get("change_id"))
+    if document.get("action") != "rollback" or not restore_of:
+        raise errors.ApprovalError(
+            errors.CHANGE_STEP_MISMATCH,
+            f"change {change} is a {shown(document.get('action'))} whose migrations "
+            + (
+                "name no restore_release_id: a rollback puts the database back only to before a release its approvers named"
+                if not restore_of
+                else f"name a restore_release_id ({shown(restore_of)}): only a rollback's change puts the database back that way"
+            ),
+        )
+    phase = arguments.get("phase")
+    if phase != "restore":
+        raise errors.ApprovalError(
+            errors.CHANGE_STEP_MISMATCH,
+            f"change {change} approves putting the database back to before release {shown(restore_of)}, not the migration phase {shown(phase)!r}",
+        )
+    steps = arguments.get("steps") or []
+    if steps:
+        ids = ", ".join(str(step.get("id")) if isinstance(step, Mapping) else "?" for step in steps)
+        raise _mismatch("migrations.steps", ids, "none (a rollback applies no step; the restore reads the release's rows and backup)")
+    asked = migrations_spec({"database": arguments.get("database"), "steps": [], "restore_release_id": str(arguments.get("release_id") or "") or "<none>"})
+    if asked is None:  # pragma: no cover - a mapping with restore_release_id is never "none"
+        raise errors.ApprovalError(errors.CHANGE_STEP_MISMATCH, "the step names no database; the approved change has one")
+    for key in DATABASE_KEYS:
+        if asked["database"].get(key) != approved["database"].get(key):
+            raise _mismatch(f"migrations.database.{key}", asked["database"].get(key), approved["database"].get(key))
+    if arguments.get("release_id") != restore_of:
+        raise _mismatch("release_id (the release whose migrations are undone, migrations.restore_release_id)", arguments.get("release_id"), restore_of)
+    for key in _MIGRATE_RELEASE_KEYS:
+        if key in arguments and str(arguments[key] or "") != str(document.get(key) or ""):
+            raise _mismatch(key, arguments[key], document.get(key))
     return dict(approved)
 
 

@@ -192,6 +192,7 @@ def release_report(base_dir: str, requested_target: str | None = None) -> dict[s
         "ledger": [entry.as_dict() for entry in entries],
         "rollback_target": None,
         "rollback_refusal": None,
+        "rolled_back_from": _rolled_back_from(entries, current),
     }
     try:
         chosen = select_target(entries, current, present, requested_target)
@@ -204,6 +205,21 @@ def release_report(base_dir: str, requested_target: str | None = None) -> dict[s
     except NoRollbackTarget as exc:
         report["rollback_refusal"] = str(exc)
     return report
+
+
+def _rolled_back_from(entries: list[LedgerEntry], current: str | None) -> str | None:
+    """The release the last rollback to ``current`` left, while ``current`` is good by that rollback; else None.
+
+    What a later rollback run to the same release reads, when this host is back already: the release whose database
+    migrations are still to be put back (a restore that failed, or a rollback that left the database alone).
+    """
+    if not current:
+        return None
+    last = next((entry for entry in reversed(entries) if entry.release_id == current and entry.event != "cleanup"), None)
+    if last is None or last.state != GOOD or last.event != "rollback":
+        return None
+    left = next((entry for entry in reversed(entries) if entry.state == ROLLED_BACK and entry.event == "rollback" and entry.previous == current), None)
+    return left.release_id if left else None
 
 
 def _version_of(entries: list[LedgerEntry], release_id: str) -> str:

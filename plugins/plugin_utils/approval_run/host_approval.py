@@ -19,10 +19,13 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inpu
 from ansible_collections.opsgate.release.plugins.module_utils.approval.verification import run_scope
 from ansible_collections.opsgate.release.plugins.plugin_utils.release_verify.approved_suite import VERIFY_STEP, check_verify_step
 
-from .receipt import require_receipt
+from .receipt import Verification, controller_identity, require_receipt, require_verification_receipt, write_verification_receipt
 from .token_ledger import policy_and_ledger
 
 SCOPE_KEYS = ("action", "app", "version", "artifact_sha256", "env", "system", "system_class")
+# The actions whose release_commit needs this run's passed verification when the signed change has a verify suite
+# (a rollback's change has none: the release it returns to was verified when it was deployed).
+VERIFIED_ACTIONS = ("deploy", "gray_release")
 
 
 class ApprovalRefused(Exception):
@@ -75,8 +78,9 @@ def require_host_approval(
             step_arguments = arguments_to_compare(approval.claims.action, step, dict(arguments or {}))
             check_step(document, host, str(address), step_arguments)
             if step == MIGRATE_STEP:
-                # Its database and steps are the change's top-level migrations (they run on migrations.database.run_on).
-                check_migration_step(document, step_arguments)
+                # Its database and steps are the change's top-level migrations (they run on migrations.database.run_on); all of
+                # its arguments: under a rollback the release it restores is compared there, not with the host's entry.
+                check_migration_step(document, dict(arguments or {}))
             if step == VERIFY_STEP:
                 # Its suite is the change's top-level verify (one for every host), checked after the host's entry.
                 check_verify_step(document, step_arguments)
@@ -94,3 +98,60 @@ def require_host_approval(
         "action": approval.claims.action,
         "host_check": host_check,
     }
+
+
+def _signed_release_id(document: Mapping[str, Any] | None, host: str) -> str:
+    entry = ((document or {}).get("hosts") or {}).get(host) or {}
+    return str((entry.get("release") or {}).get("release_id") or "")
+
+
+def record_host_verification(
+    approval: Mapping[str, Any], host: str, task_vars: Mapping[str, Any], template: Callable[[Any], Any], verify: Mapping[str, Any], release_id: str
+) -> None:
+    """Write this process's receipt that ``verify`` (a passed release_verify result) passed against ``host`` under ``approval``.
+
+    The release is the signed change's entry for the host when the token binds one (the step's own was compared with it).
+    Raises ApprovalRefused when the state store cannot record it (then release_commit refuses: fail closed).
+    """
+    signed = (approval.get("host_check") or {}).get("host_change")
+    verification = Verification(
+        host=host,
+        release_id=_signed_release_id(signed, host) or release_id,
+        suite_sha256=str(verify["suite_sha256"]),
+        suite_name=str(verify["suite_name"]),
+        junit_sha256=str(verify["junit_sha256"]),
+        tests=int(verify["tests"]),
+        passed=int(verify["passed"]),
+        failed=int(verify["failed"]),
+        errors=int(verify["errors"]),
+        skipped=int(verify["skipped"]),
+    )
+    try:
+        with policy_and_ledger(task_vars, template) as (_policy, ledger):
+            write_verification_receipt(ledger.store, controller_identity(), str(approval["token_id"]), str(approval["token_sha256"]), verification)
+    except errors.ApprovalError as exc:
+        raise ApprovalRefused(exc.code, f"the verification of {host} passed, but its receipt was not written [{exc.code}]: {exc.message}") from None
+
+
+def require_host_verification(approval: Mapping[str, Any], host: str, task_vars: Mapping[str, Any], template: Callable[[Any], Any], check_mode: bool) -> None:
+    """Before a release is recorded good: refuse unless the signed change's verify suite passed against ``host`` in this process.
+
+    Applies to a deploy or gray release whose verified change document (the one the token signs, as require_host_approval
+    returned it, never a task argument) has a ``verify``; not in check mode, where release_verify runs nothing.
+    """
+    signed = (approval.get("host_check") or {}).get("host_change")
+    if check_mode or not isinstance(signed, Mapping) or signed.get("verify") is None or approval.get("action") not in VERIFIED_ACTIONS:
+        return
+    suite = signed["verify"]
+    try:
+        with policy_and_ledger(task_vars, template) as (_policy, ledger):
+            require_verification_receipt(
+                ledger.store,
+                str(approval["token_sha256"]),
+                host,
+                _signed_release_id(signed, host),
+                str(suite.get("suite_sha256") or ""),
+                str(suite.get("suite_name") or ""),
+            )
+    except errors.ApprovalError as exc:
+        raise ApprovalRefused(exc.code, f"release_commit refused on {host} [{exc.code}]: {exc.message}; nothing was changed") from None

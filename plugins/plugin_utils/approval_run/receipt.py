@@ -12,7 +12,10 @@ it changes anything: skipping the gate (``--skip-tags``, ``--start-at-task``), f
 variable, or reusing an earlier run's receipt all leave it without a receipt for this process.
 
 Readiness receipts (this process checked the hosts' readiness for this token) share the table under
-the key ``readiness:<token sha256>``, which no token id can be (token ids have no colon).
+the key ``readiness:<token sha256>``, which no token id can be (token ids have no colon). Verification
+receipts (the release's verify suite passed against a host in this process) under
+``verified:<token sha256>:<host>``: a sha256 is 64 hex digits, so neither the prefix nor the host can run into
+the other, and no readiness key is one.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ except ImportError:  # bin/ scripts: plugins/plugin_utils on sys.path, approval 
     from operator_identity import operator_identity  # type: ignore[no-redef]
 
 READINESS_KEY = "readiness:"
+VERIFIED_KEY = "verified:"
 
 
 @dataclass(frozen=True)
@@ -230,3 +234,95 @@ def require_readiness_receipt(store: Store, identity: ControllerIdentity, token_
         raise errors.ApprovalError(
             errors.READINESS_NOT_CHECKED, f"the readiness check of this run did not cover {', '.join(missing) or 'this run'}; nothing was consumed"
         )
+
+
+# Verification receipts: the release's verify suite (the signed change's ``verify``) passed against one host in this
+# ansible-playbook process. release_verify writes one per host it passes (never in check mode, never for a failed run);
+# release_commit of a deploy or gray release whose signed change has a verify refuses without it, so a wrapper playbook,
+# --start-at-task or --skip-tags that leaves release_verify out cannot record the release good, and neither can an
+# earlier run's verification.
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What passed: the suite and its JUnit report by digest, and the counts."""
+
+    host: str
+    release_id: str
+    suite_sha256: str
+    suite_name: str
+    junit_sha256: str
+    tests: int
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+
+    @property
+    def passed_gate(self) -> bool:
+        """The gate's rule (release_verify/outcome.py): at least one test ran, none failed or errored."""
+        return self.failed == 0 and self.errors == 0 and self.passed > 0 and self.tests > self.skipped
+
+
+def verification_key(token_sha256: str, host: str) -> str:
+    return f"{VERIFIED_KEY}{token_sha256}:{host}"
+
+
+def write_verification_receipt(store: Store, identity: ControllerIdentity, token_id: str, token_sha256: str, verification: Verification) -> None:
+    """Record that ``verification`` passed in the run ``identity`` under the token ``token_sha256``; a failed one is never recorded."""
+    if not verification.passed_gate:
+        raise errors.ApprovalError(
+            errors.VERIFY_NOT_RUN,
+            f"the verification of {verification.host} did not pass ({verification.failed} failed, {verification.errors} errors); no receipt",
+        )
+    body = {
+        "controller": {"host": identity.controller, "pid": identity.pid, "start_time": identity.start_time},
+        "token_id": token_id,
+        "token_sha256": token_sha256,
+        **dataclasses.asdict(verification),
+        "verified_at": format_timestamp(datetime.now(UTC)),
+        "operator": operator_identity().as_dict(),
+    }
+    with store_transaction(store, write=True) as tx:
+        _put(tx, identity, verification_key(token_sha256, verification.host), body)
+
+
+def require_verification_receipt(
+    store: Store, token_sha256: str, host: str, release_id: str, suite_sha256: str, suite_name: str = "", identity: ControllerIdentity | None = None
+) -> dict[str, Any]:
+    """This process's receipt that the suite ``suite_sha256`` passed against ``host`` for ``release_id`` under this token; refuse otherwise."""
+    identity = controller_identity() if identity is None else identity
+    suite = f"the suite {suite_name} (sha256 {suite_sha256})" if suite_name else f"the suite with sha256 {suite_sha256}"
+    must = (
+        f"release {release_id} is not recorded good on {host}: {suite} the approvers signed must pass against {host} in this "
+        f"ansible-playbook run (pid {identity.pid}) first (opsgate.release.release_verify, after the health check)"
+    )
+    try:
+        body = _get(store, identity, verification_key(token_sha256, host))
+    except errors.ApprovalError as exc:
+        if exc.code == errors.STATE_STORE_ERROR:
+            raise
+        raise errors.ApprovalError(errors.VERIFY_NOT_RUN, f"{must}; the verification receipt of this run cannot be read: {exc.message}") from None
+    if body is None:
+        raise errors.ApprovalError(
+            errors.VERIFY_NOT_RUN,
+            f"{must}; it did not pass in this run (skipped, left out of the playbook, or failed), and a verification of an "
+            "earlier run or another controller does not count",
+        )
+    differs = [
+        f"{name} {body.get(key)!r}, expected {wanted!r}"
+        for name, key, wanted in (("host", "host", host), ("release", "release_id", release_id), ("suite sha256", "suite_sha256", suite_sha256))
+        if body.get(key) != wanted
+    ]
+    controller = body.get("controller") or {}
+    if controller.get("pid") != identity.pid or controller.get("start_time") != identity.start_time or body.get("token_sha256") != token_sha256:
+        differs.append("another run's receipt")
+    try:
+        passed = Verification(**{key: body[key] for key in Verification.__dataclass_fields__}).passed_gate
+    except (KeyError, TypeError):
+        passed = False
+    if not passed:
+        differs.append("not a passed verification")
+    if differs:
+        raise errors.ApprovalError(errors.VERIFY_NOT_RUN, f"{must}; the verification receipt of this run is for another one ({'; '.join(differs)})")
+    return body

@@ -79,6 +79,9 @@ class HostChangeAction(ActionBase):
         args.update(approval.get("host_check") or {})
         return args
 
+    def _refuse_before_host(self, approval: dict[str, Any], task_vars: dict[str, Any]) -> None:
+        """Hook for subclasses: raise ApprovalRefused to refuse after the approval passed and before anything reaches the host."""
+
     def _before_module(self, module_args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         """Hook for subclasses (e.g. to transfer artifacts); returns the module arguments."""
         return module_args
@@ -97,6 +100,7 @@ class HostChangeAction(ActionBase):
             return result
         try:
             module_args = self._module_args(approval)
+            self._refuse_before_host(approval, task_vars)
         except ApprovalRefused as exc:
             result.update(failed=True, changed=False, approval_error=exc.code, msg=str(exc))
             return result

@@ -249,6 +249,8 @@ _STEP = Schema(
         "down": Field("mapping", nullable=True, schema=_DOWN, hint="a mapping with file and sha256"),
     }
 )
+# The manifest's migrations.database, also a rollback's rollback_database (the database it puts back), with defaults filled.
+DATABASE_SCHEMA = _DATABASE
 _MIGRATIONS = Schema(
     {
         "database": Field("mapping", required=True, doc="the database the steps run against", schema=_DATABASE, hint="a mapping with kind, run_on, name"),

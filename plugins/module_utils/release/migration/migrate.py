@@ -377,9 +377,10 @@ class MigrationRun:
     def restore_backup(self) -> None:
         backup = self.existing_backup()
         if backup is None:
+            # With no steps given (a rollback of the hosts) no down-migration reached this host: the backup is the only way back.
+            why = "applied steps without a down-migration" if self.steps else "applied migration steps (their down-migrations are not on this host)"
             raise MigrationFailed(
-                f"{self.release_id} applied steps without a down-migration and its backup {self.backup_path} is missing: "
-                "the database cannot be put back by this step",
+                f"{self.release_id} {why} and its backup {self.backup_path} is missing: the database cannot be put back by this step",
                 changed=False,
             )
         try:

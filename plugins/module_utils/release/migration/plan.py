@@ -96,8 +96,13 @@ def plan_restore(
     ``down`` when every such step has a down-migration for exactly the content that was applied (the row's digest
     is the step's), run in reverse order of application; else ``backup``, or, where the backup may not be used
     (it predates steps the running release needs), ``none`` with the applied steps ``kept``. Nothing applied: ``none``.
+
+    No ``steps`` (a rollback of the hosts, whose controller has the release's manifest no more): what ``release_id``
+    applied is read from its rows alone, and with no down-migration on the host it is undone from the ``backup``.
     """
     applied = _rows_of(rows, app)
+    if not steps:
+        return _restore_from_rows([row for row in applied.values() if row.release_id == release_id and row.phase in phases], backup_allowed)
     mine = [step for step in application_order(steps) if step.phase in phases and getattr(applied.get(step.id), "release_id", None) == release_id]
     if not mine:
         return RestorePlan(NONE, ())
@@ -107,3 +112,12 @@ def plan_restore(
     if backup_allowed:
         return RestorePlan(BACKUP, undone)
     return RestorePlan(NONE, (), kept=tuple(step.id for step in mine))
+
+
+def _restore_from_rows(mine: Sequence[AppliedStep], backup_allowed: bool) -> RestorePlan:
+    """The rows of the release, oldest first (the table's order): undone newest first, from the backup."""
+    if not mine:
+        return RestorePlan(NONE, ())
+    if backup_allowed:
+        return RestorePlan(BACKUP, tuple(row.step_id for row in reversed(mine)))
+    return RestorePlan(NONE, (), kept=tuple(row.step_id for row in mine))

@@ -47,7 +47,9 @@ def _manifest_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class PinnedDatabaseHost:
     """db1: a pinned root and identity in its trust folder, and the signed change whose migrations it runs."""
 
-    def __init__(self, tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch, name: str = "db1") -> None:
+    def __init__(
+        self, tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch, name: str = "db1", change: dict[str, Any] | None = None, **claims: Any
+    ) -> None:
         self.db = db
         self.kit = ApprovalKit(str(tmp_path / "ledger"))
         trust = tmp_path / "db-host-opsgate"
@@ -58,14 +60,14 @@ class PinnedDatabaseHost:
             path.chmod(0o644)
         monkeypatch.setattr(host_check, "DEFAULT_TRUST_ROOT", str(tmp_path / "no-etc" / "trust.json"))
         monkeypatch.setenv(host_check.HOST_TRUST_DIR_ENV, str(trust))
-        self.change = build_change(
+        self.change = change or build_change(
             action="deploy",
             env="prod",
             hosts={host: {"address": f"10.0.0.{index}", "inputs": RELEASE} for index, host in enumerate(HOSTS, 1)},
             migrations={"database": db.database(), "steps": _manifest_steps(STEPS)},
             **{key: RELEASE[key] for key in ("app", "version", "artifact_sha256", "change_id")},
         )
-        self.token = self.kit.sign(live_claims(HOSTS, change_sha256=change_digest(self.change), token_id=new_token_id()))
+        self.token = self.kit.sign(live_claims(HOSTS, change_sha256=change_digest(self.change), token_id=new_token_id(), **claims))
         self.policy = self.kit.policy_document().decode("utf-8")
 
     def params(self, phase: str, steps: list[dict[str, Any]], **over: Any) -> dict[str, Any]:
@@ -181,3 +183,73 @@ def test_a_token_is_spent_on_the_database_once_another_token_migrated_it() -> No
     assert host_ledger.token_spent(events, "apv-2") is None
     # A refusal changed nothing: it spends no one's token.
     assert host_ledger.token_spent(events[:3], "apv-1") is None
+
+
+# A rollback's change: the hosts return to 1.4.1, and the database goes back to before the release they leave (the
+# release above, whose expand ran under its own deploy token). The approvers signed that database and that release.
+ROLLBACK = {"app": "accounts-api", "version": "1.4.1", "artifact_sha256": "3e" * 32, "change_id": "CHG-2025-0118"}
+
+
+def _rollback_change(db: Database, restore_release_id: str = RELEASE["release_id"]) -> dict[str, Any]:
+    inputs = {"base_dir": "/srv/accounts-api", **ROLLBACK, "keep_releases": 3}
+    return build_change(
+        action="rollback",
+        env="prod",
+        hosts={host: {"address": f"10.0.0.{index}", "inputs": inputs} for index, host in enumerate(HOSTS, 1)},
+        migrations={"database": db.database(), "restore_release_id": restore_release_id, "steps": []},
+        **ROLLBACK,
+    )
+
+
+@pytest.fixture
+def rollback(tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch) -> PinnedDatabaseHost:
+    """db1 after the release's expand ran (under its deploy, before this host pinned a root), with a rollback token."""
+    monkeypatch.setattr(host_check, "DEFAULT_TRUST_ROOT", str(tmp_path / "no-etc" / "trust.json"))
+    monkeypatch.delenv(host_check.HOST_TRUST_DIR_ENV, raising=False)
+    db.run("expand", STEPS, release_id=RELEASE["release_id"], app=RELEASE["app"])
+    return PinnedDatabaseHost(tmp_path, db, monkeypatch, change=_rollback_change(db), action="rollback", **ROLLBACK)
+
+
+def _restore(rollback: PinnedDatabaseHost, phase: str = "restore", steps: list[dict[str, Any]] | None = None, **over: Any) -> dict[str, Any]:
+    values = {"version": ROLLBACK["version"], "artifact_sha256": ROLLBACK["artifact_sha256"], "change_id": ROLLBACK["change_id"], **over}
+    return rollback.params(phase, [] if steps is None else steps, **values)
+
+
+def _refused_rollback(rollback: PinnedDatabaseHost, code: str, *words: str, **arguments: Any) -> None:
+    state, rows, events = rollback.db.orders(), rollback.db.rows(), rollback.db.ledger()
+    with pytest.raises(MigrationFailed) as caught:
+        run_migration(_restore(rollback, **arguments), False)
+    assert caught.value.fields.get("approval_error") == code, caught.value.msg
+    for word in words:
+        assert word in caught.value.msg, caught.value.msg
+    assert (rollback.db.orders(), rollback.db.rows(), rollback.db.ledger()) == (state, rows, events), "the database or its ledger changed"
+    assert rollback.token not in caught.value.msg
+
+
+def test_a_rollback_token_puts_the_database_back_to_before_the_release_it_names(rollback: PinnedDatabaseHost) -> None:
+    result = run_migration(_restore(rollback), False)
+    assert result["host_verified"] is True and result["host_verification"]["host"] == "db1"
+    assert result["restored"] == {"method": "backup", "steps": ["002_audit", "001_status"]}
+    assert rollback.db.rows() == [] and "status" not in rollback.db.orders()
+    restored = rollback.db.ledger()[-1]
+    assert restored["event"] == "restored" and restored["release_id"] == RELEASE["release_id"]
+    assert restored["token_id"] == result["host_verification"]["token_id"] and restored["change_id"] == ROLLBACK["change_id"]
+
+
+def test_a_rollback_token_refuses_another_database_than_the_signed_one(rollback: PinnedDatabaseHost) -> None:
+    _refused_rollback(rollback, errors.CHANGE_STEP_MISMATCH, "migrations.database.name", database={"name": "opsgate"})
+    _refused_rollback(rollback, errors.CHANGE_STEP_MISMATCH, "migrations.database.run_on", database={"run_on": "db2"})
+
+
+def test_a_rollback_token_refuses_to_put_back_another_release(rollback: PinnedDatabaseHost) -> None:
+    _refused_rollback(rollback, errors.CHANGE_STEP_MISMATCH, "restore_release_id", "1.4.0-CHG-2025-0001-aaaa", release_id="1.4.0-CHG-2025-0001-aaaa")
+
+
+@pytest.mark.parametrize(("phase", "steps"), [("expand", STEPS), ("contract", []), ("expand", [])])
+def test_a_rollback_token_never_migrates_forward(rollback: PinnedDatabaseHost, phase: str, steps: list[dict[str, Any]]) -> None:
+    _refused_rollback(rollback, errors.STEP_NOT_APPROVED, f"release_migrate phase={phase} is not part of a rollback", phase=phase, steps=steps)
+
+
+def test_a_rollback_token_refuses_steps_it_did_not_sign(rollback: PinnedDatabaseHost) -> None:
+    # SQL the controller sends as down-migrations: the rollback's change names no step at all.
+    _refused_rollback(rollback, errors.CHANGE_STEP_MISMATCH, "migrations.steps", "001_status", steps=STEPS)

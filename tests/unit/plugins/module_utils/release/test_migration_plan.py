@@ -87,3 +87,31 @@ def test_after_a_failed_contract_step_without_downs_the_backup_is_not_used_and_t
 
 def test_expand_steps_come_before_contract_steps_whatever_the_list_order() -> None:
     assert [step.id for step in application_order(STEPS)] == ["001_status", "003_priority", "002_drop_note"]
+
+
+# No steps: a rollback of the hosts, whose controller has not the release's manifest (its down SQL is not on the host).
+
+
+def test_a_restore_without_steps_undoes_the_releases_rows_from_the_backup_newest_first() -> None:
+    rows = [_row("001_status", A, release_id="r1"), _row("001_x", A), _row("002_drop_note", C, phase="contract"), _row("003_y", D, app="other")]
+    plan = plan_restore([], rows, "shop", "r2")
+    assert (plan.method, plan.steps, plan.kept) == (BACKUP, ("002_drop_note", "001_x"), ())
+
+
+def test_a_restore_without_steps_of_a_release_that_applied_nothing_restores_nothing() -> None:
+    assert plan_restore([], [], "shop", "r2") == plan_restore([], [_row("001_status", A, release_id="r1")], "shop", "r2")
+    assert plan_restore([], [], "shop", "r2").method == NONE
+    assert plan_restore([], [_row("001_status", A, app="other")], "shop", "r2").method == NONE
+
+
+def test_a_restore_without_steps_keeps_the_rows_where_the_backup_may_not_be_used() -> None:
+    rows = [_row("001_x", A), _row("002_drop_note", C, phase="contract")]
+    plan = plan_restore([], rows, "shop", "r2", phases=("contract",), backup_allowed=False)
+    assert (plan.method, plan.steps, plan.kept) == (NONE, (), ("002_drop_note",))
+
+
+def test_with_steps_the_restore_is_planned_from_them_as_before() -> None:
+    # A deploy or gray release sends its steps: their downs are used when every applied step has one; a row the steps
+    # do not name is not this release's to undo.
+    rows = [_row("001_status", A), _row("003_priority", D), _row("009_elsewhere", C)]
+    assert (plan_restore(STEPS, rows, "shop", "r2").method, plan_restore(STEPS, rows, "shop", "r2").steps) == (DOWN, ("003_priority", "001_status"))

@@ -293,3 +293,57 @@ def test_a_restore_that_fails_is_rolled_back_whole_and_the_failure_says_both(db:
     assert 'must be member of role "postgres"' in error.msg
     # All of the restore or none of it: the applied step and its row are still there.
     assert "status" in db.orders() and [row[0] for row in db.rows()] == ["001_status"]
+
+
+# A rollback of the hosts sends no step (its controller has not the release's manifest, and the down SQL is not on the
+# database host): the release's rows say what it applied, and its backup puts the database back.
+
+
+def test_a_restore_without_steps_puts_back_the_backup_of_the_release_and_keeps_an_earlier_releases_work(db: Database) -> None:
+    downs = [step("001_status", "expand", STATUS, down=STATUS_DOWN)]
+    db.run("expand", downs, release_id="1.0.0-CHG-0-11")
+    after_first, relations = db.orders(), db.relations()
+    v2 = [step("002_audit", "expand", AUDIT, down=AUDIT_DOWN), step("003_drop_note", "contract", DROP_NOTE)]
+    applied = db.run("expand", v2)
+    db.run("contract", v2)
+    assert db.orders() != after_first
+    result = db.run("restore", [])
+    # Downs exist in the release, but none reached the host: the backup, taken before 002_audit, is the way back.
+    assert result["restored"] == {"method": "backup", "steps": ["003_drop_note", "002_audit"]}
+    assert result["changed"] is True and result["backup"] == applied["backup"]
+    assert db.orders() == after_first and set(db.relations().split(",")) == set(relations.split(","))
+    assert db.rows() == [("001_status", sha(STATUS), "1.0.0-CHG-0-11")]
+    assert [row["step_id"] for row in result["migrations_table"]] == ["001_status"]
+    restored = db.ledger()[-1]
+    assert restored["event"] == "restored" and restored["method"] == "backup" and restored["release_id"] == "2.0.0-CHG-1-aa"
+    # Put back once: a repeated rollback finds nothing of the release left.
+    again = db.run("restore", [])
+    assert again["restored"] == {"method": "none", "steps": []} and again["changed"] is False
+    assert db.orders() == after_first
+
+
+def test_a_restore_without_steps_of_a_release_that_applied_nothing_changes_nothing(db: Database) -> None:
+    db.run("expand", V2, release_id="1.0.0-CHG-0-11")
+    state, relations = db.orders(), db.relations()
+    result = db.run("restore", [])
+    assert result["restored"] == {"method": "none", "steps": []} and result["changed"] is False and result["backup"] is None
+    assert db.orders() == state and set(db.relations().split(",")) == set(relations.split(","))
+    assert [event["event"] for event in db.ledger()] == ["backup", "applied", "applied"]
+
+
+def test_a_restore_without_steps_whose_backup_is_gone_fails_and_changes_nothing(db: Database) -> None:
+    applied = db.run("expand", V2)
+    migrated = db.orders()
+    Path(applied["backup"]["path"]).unlink()
+    error = db.failed("restore", [])
+    assert "backup" in error.msg and "is missing" in error.msg and "down-migrations are not on this host" in error.msg
+    assert db.orders() == migrated and len(db.rows()) == 2
+
+
+def test_check_mode_plans_a_restore_without_steps(db: Database) -> None:
+    applied = db.run("expand", V2)
+    migrated = db.orders()
+    result = db.run("restore", [], check_mode=True)
+    assert result["restored"] == {"method": "backup", "steps": ["002_audit", "001_status"]} and result["changed"] is True
+    assert result["backup"] == applied["backup"]
+    assert db.orders() == migrated

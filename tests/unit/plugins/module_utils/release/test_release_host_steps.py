@@ -198,6 +198,25 @@ def test_rollback_restores_the_backup_taken_when_the_target_was_left(dirs, tmp_p
     assert "a host with a single release cannot roll back" in refusal
 
 
+def test_the_report_names_the_release_the_last_rollback_left_while_its_target_runs(dirs):
+    """What the rollback role reads on a host that is back already: the release whose database migrations are still to
+    be put back (a rollback whose database restore failed, run again with a new approval)."""
+    from ansible_collections.opsgate.release.plugins.module_utils.release.stage import ReleaseIdentity
+
+    base, artifacts = dirs
+    first = _deploy(base, artifacts, "1.0.0")
+    second = _deploy(base, artifacts, "2.0.0")
+    assert release_report(base)["rolled_back_from"] is None  # good by its deploy
+    _path, sha1 = make_artifact(artifacts, "1.0.0")
+    identity = ReleaseIdentity(first, "app", "1.0.0", sha1, "CHG-RB", "apv-rb", "tester")
+    rollback_release(base, identity, None)
+    assert release_report(base)["rolled_back_from"] is None  # switched back, not recorded good yet
+    commit_release(base, identity, "rollback", 1)  # retention removes 2.0.0's directory: its ledger lines stay
+    assert release_report(base)["rolled_back_from"] == second
+    third = _deploy(base, artifacts, "3.0.0")
+    assert release_report(base)["current"] == third and release_report(base)["rolled_back_from"] is None
+
+
 def test_rollback_refuses_on_the_host_when_the_approved_release_is_not_the_good_target(dirs):
     base, artifacts = dirs
     first = _deploy(base, artifacts, "1.0.0")

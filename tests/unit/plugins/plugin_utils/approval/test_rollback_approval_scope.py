@@ -26,6 +26,10 @@ __all__ = ["controller"]  # the fixture
         ("release_commit", {}),
         ("release_commit", {"event": "deploy"}),
         ("release_revert", {"mode": "failed"}),
+        # The database: a rollback puts it back (phase restore), it never migrates it forward.
+        ("release_migrate", {"phase": "expand"}),
+        ("release_migrate", {"phase": "contract"}),
+        ("release_migrate", {}),
     ],
 )
 def test_a_rollback_approval_refuses_every_deploy_step(step: str, args: dict[str, str]) -> None:
@@ -35,14 +39,22 @@ def test_a_rollback_approval_refuses_every_deploy_step(step: str, args: dict[str
     assert step in str(caught.value)
 
 
-@pytest.mark.parametrize(("step", "args"), [("release_revert", {"mode": "rollback"}), ("release_commit", {"event": "rollback"})])
+@pytest.mark.parametrize(
+    ("step", "args"), [("release_revert", {"mode": "rollback"}), ("release_commit", {"event": "rollback"}), ("release_migrate", {"phase": "restore"})]
+)
 def test_a_rollback_approval_allows_the_rollback_steps(step: str, args: dict[str, str]) -> None:
     refuse_outside_rollback("rollback", step, args)
 
 
 @pytest.mark.parametrize("action", ["deploy", "gray_release"])
 def test_deploy_approvals_keep_every_step(action: str) -> None:
-    for step, args in (("release_stage", {}), ("release_revert", {"mode": "rollback"}), ("release_commit", {"event": "rollback"})):
+    for step, args in (
+        ("release_stage", {}),
+        ("release_revert", {"mode": "rollback"}),
+        ("release_commit", {"event": "rollback"}),
+        ("release_migrate", {"phase": "expand"}),
+        ("release_migrate", {"phase": "restore"}),
+    ):
         refuse_outside_rollback(action, step, args)
 
 
