@@ -152,7 +152,7 @@ options:
   steps:
     description:
       - Every migration step of the release (all phases, in the manifest's order); the steps of O(phase) are applied.
-      - Empty with O(phase=restore) for a rollback: the release's rows and backup decide the restore.
+      - Empty with O(phase=restore) for a rollback; the release's rows and backup then decide the restore.
     type: list
     elements: dict
     required: true

@@ -240,7 +240,8 @@ class PostgreSQL:
                     )
                 except OSError as exc:
                     raise DatabaseError(f"cannot run pg_dump: {exc.strerror}") from None
-                assert dumper.stdout is not None
+                if dumper.stdout is None:
+                    raise DatabaseError("pg_dump started without an output pipe")
                 for chunk in iter(lambda: dumper.stdout.read(_CHUNK), b""):  # type: ignore[union-attr]
                     digest.update(chunk)
                     size += len(chunk)
@@ -317,7 +318,8 @@ class PostgreSQL:
         When pg_restore fails, psql is terminated before it reads the end of its input: a cut-off script must never be
         committed, and a terminated psql commits nothing (the server rolls the open transaction back).
         """
-        assert loader.stdin is not None
+        if loader.stdin is None:
+            raise DatabaseError("psql started without an input pipe")
         try:
             producer = subprocess.Popen(  # pylint: disable=ansible-bad-function
                 [find_tool("pg_restore"), "--clean", "--if-exists", "-f", "-"],
@@ -330,7 +332,8 @@ class PostgreSQL:
         except (OSError, DatabaseError):
             loader.terminate()
             raise
-        assert producer.stdout is not None
+        if producer.stdout is None:
+            raise DatabaseError("pg_restore started without an output pipe")
         try:
             loader.stdin.write(prelude)
             for chunk in iter(lambda: producer.stdout.read(_CHUNK), b""):  # type: ignore[union-attr]

@@ -120,7 +120,7 @@ def test_hangs(host):
     assert (result["verify"]["tests"], result["verify"]["junit"], result["verify"]["junit_sha256"]) == (0, "", "")
     # The process group went with pytest: the command the test started is gone too.
     pid = int(pid_file.read_text())
-    for _ in range(50):
+    for _attempt in range(50):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
