@@ -63,7 +63,7 @@ sign() {  # sign FILE PLAYBOOK [ansible-playbook args...]: the playbook writes t
         || { tail -30 "$out/$file.plan.log"; exit 1; }
     bash "$approvals" token-change "$out/approvals" "$out/tokens/$file" "$out/tokens/$file.change.json"
     echo "  the change the approvers sign ($file.change.json; opsgate-approval request --change prints it):"
-    { grep -E '^(change |change document|hosts |hook |rollout plan|database migrations on|migration |verify suite|document |what differs|  slot[1-4]: )' "$out/tokens/$file.summary"; grep -m1 '^config ' "$out/tokens/$file.summary" || true; } \
+    { grep -E '^(change |change document|hosts |hook |rollout plan|database migrations on|database restore on|migration |verify suite|document |what differs|  slot[1-4]: )' "$out/tokens/$file.summary"; grep -m1 '^config ' "$out/tokens/$file.summary" || true; } \
         | cut -c1-150 | sed 's/^/    /'
     echo "  token $file ($("$bin/python" bin/opsgate-approval inspect --in "$out/tokens/$file" | "$bin/python" -c 'import json,sys; print(json.load(sys.stdin)["claims"]["token_id"])'))" \
          "signed by business_head, it_head, risk_compliance, ops_director"
@@ -171,13 +171,15 @@ load_stop
 grep -oE 'gray release [^"]*(failed|stopped)[^"]*' "$out/gray-3.0.0.log" | head -1 | cut -c1-240 | sed 's/^/  /' || true
 serving
 
-step "9. Roll back to 1.0.0 (token: action rollback)"
+step "9. Roll back to 1.0.0, and the database to before 2.0.0's migrations (token: action rollback)"
 rollback_args=(-e rollback_version=1.0.0 -e "rollback_artifact_sha256=${sha[1.0.0]}" -e rollback_change_id=CHG-DEMO-RB
                -e app_version=2.0.0 -e "app_sha256=${sha[2.0.0]}" -e demo_change_id=CHG-DEMO-RB)
 sign rollback-1.0.0.token rollback "${rollback_args[@]}"
 playbook rollback rollback-1.0.0 "$out/tokens/rollback-1.0.0.token" "${rollback_args[@]}" \
     || { tail -30 "$out/rollback-1.0.0.log"; exit 1; }
 serving
+orders
+grep -oE 'database on dbhost: [^;"]*' "$out/rollback-1.0.0.log" | head -1 | cut -c1-200 | sed 's/^/  /' || true
 
 step "10. Stop the demo's app slots, haproxy and PostgreSQL"
 bash demo/local_lb.sh stop "$lb_dir"
@@ -189,8 +191,8 @@ done
 
 step "11. The operations archive: every run above, hash-chained in the state store; verify it"
 "$bin/python" bin/opsgate-archive report --change CHG-DEMO-RB --format html -o "$out/reports/archive-CHG-DEMO-RB.html" >/dev/null 2>&1 || true
-"$bin/python" bin/opsgate-archive report --change CHG-DEMO-2 -o "$out/reports/archive-CHG-DEMO-2.md" >/dev/null
-"$bin/python" bin/opsgate-archive report --change CHG-DEMO-2 --format html -o "$out/reports/archive-CHG-DEMO-2.html" >/dev/null
+"$bin/python" bin/opsgate-archive report --change CHG-DEMO-2 -o "$out/reports/archive-CHG-DEMO-2.md" >/dev/null 2>&1
+"$bin/python" bin/opsgate-archive report --change CHG-DEMO-2 --format html -o "$out/reports/archive-CHG-DEMO-2.html" >/dev/null 2>&1
 echo "  the report of 2.0.0 (CHG-DEMO-2): verification per slot, the database backup's digest, the documents:"
 grep -E '^\| slot[1-4] \|.*passed|^\| (expand|contract) \||deployment_manual' "$out/reports/archive-CHG-DEMO-2.md" | head -8 | cut -c1-170 | sed 's/^/    /' || true
 "$bin/python" bin/opsgate-archive verify > "$out/archive-verify.log" 2>&1 || { cat "$out/archive-verify.log"; echo "the archive does not verify" >&2; exit 1; }
