@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from typing import Any
 
 from ansible.errors import AnsibleError
@@ -19,14 +20,21 @@ _HOST_KEYS = ("name", "sha256", "dest", "unpack")
 class ActionModule(HostChangeAction):
     TRANSFERS_FILES = True
 
+    def _release_present(self, marker: str) -> bool:
+        """Whether the release is already on the host (a rerun): then no artifact is copied again.
+
+        A shell test over the open connection, not the stat module: no Python start-up on the host for a yes or no.
+        """
+        done = self._low_level_execute_command(f"test -e {shlex.quote(marker)} || test -L {shlex.quote(marker)}", sudoable=True)
+        return done.get("rc") == 0
+
     def _before_module(self, module_args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         # Only what the host needs: the controller's src/url/local_path never reach it.
         artifacts = [{key: item[key] for key in _HOST_KEYS if key in item} for item in module_args.get("artifacts") or []]
         local_paths = [item.get("local_path") for item in module_args.get("artifacts") or []]
         module_args["artifacts"] = artifacts
         marker = os.path.join(module_args["base_dir"], "releases", module_args["release_id"], MARKER)
-        present = self._execute_remote_stat(marker, all_vars=task_vars, follow=False).get("exists", False)
-        if present or self._task.check_mode:
+        if self._task.check_mode or self._release_present(marker):
             return module_args
         tmp = self._connection._shell.tmpdir or self._make_tmp_path()
         copied = []

@@ -142,39 +142,12 @@ measurements:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opsgate.release.plugins.module_utils.release.health_gate import (
-    GateRule,
-    ProbeSpec,
+    GATE_OPTIONS,
     check_spec,
-    probe_once,
-    rule_from_retries,
-    run_stages,
+    hold_to_health,
+    probe_spec,
     sample,
 )
-
-
-def _spec(health: dict, version: str) -> ProbeSpec:
-    return ProbeSpec(
-        kind=str(health.get("type", "none")),
-        url=str(health.get("url", "")),
-        status=int(health.get("status", 200)),
-        condition=str(health.get("jmespath", "") or ""),
-        version_field=str(health.get("version_field", "") or ""),
-        version=version,
-        command=str(health.get("command", "") or ""),
-        probe_timeout=float(health.get("timeout", 5)),
-        validate_certs=bool(health.get("validate_certs", True)),
-    )
-
-
-def _wanted(spec: ProbeSpec) -> str:
-    if spec.kind == "command":
-        return f"{spec.command} to exit 0"
-    wanted = f"status {spec.status}"
-    if spec.condition:
-        wanted += f", {spec.condition}"
-    if spec.version_field:
-        wanted += f", {spec.version_field} == {spec.version}"
-    return wanted
 
 
 def main() -> None:
@@ -183,15 +156,7 @@ def main() -> None:
             "health": {"type": "dict", "required": True},
             "version": {"type": "str", "default": ""},
             "label": {"type": "str", "default": "the release"},
-            "gate": {
-                "type": "dict",
-                "options": {
-                    "consecutive_successes": {"type": "int", "default": 1},
-                    "failure_limit": {"type": "int", "default": 0},
-                    "interval": {"type": "float", "default": 2},
-                    "timeout": {"type": "float", "default": 0},
-                },
-            },
+            "gate": {"type": "dict", "options": GATE_OPTIONS},
             "wait_for_start": {"type": "bool", "default": False},
             "sample": {
                 "type": "dict",
@@ -202,7 +167,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     health, version = module.params["health"], module.params["version"]
-    spec = _spec(health, version)
+    spec = probe_spec(health, version)
     problems = check_spec(spec)
     if problems:
         module.fail_json(msg="health: " + "; ".join(problems), passed=False)
@@ -225,21 +190,10 @@ def main() -> None:
         module.exit_json(
             changed=False, passed=True, verdict=f"{count} answers taken", probes=count, failures=0, last_status=None, last_excerpt="", measurements=measurements
         )
-    gate = module.params["gate"]
-    startup = rule_from_retries(int(health.get("retries", 10)), float(health.get("interval", 2)), float(health.get("start_delay", 0)))
-    stages = [("release", startup)] if not gate or module.params["wait_for_start"] else []
-    if gate:
-        stages.append(("rollout", GateRule(gate["consecutive_successes"], gate["failure_limit"], gate["interval"], gate["timeout"])))
-    kind, result, probes, failures = run_stages(stages, lambda: probe_once(spec))
-    answer = result.as_dict()
-    answer.update(health_gate=kind, probes=probes, failures=failures)
-    if not result.passed:
-        subject = spec.url if spec.kind == "http" else spec.command
-        answered = f"answered {result.last.status if result.last and result.last.status is not None else 'nothing'}"
-        rule_words = " (the rollout plan's gate)" if kind == "rollout" else ""
-        what = f"health check of {module.params['label']}{rule_words} {result.verdict}"
-        module.fail_json(msg=f"{what}: {subject} {answered} {answer['last_excerpt']} (wanted {_wanted(spec)})", **answer)
-    module.exit_json(changed=False, **answer)
+    outcome = hold_to_health(health, version, module.params["label"], module.params["gate"], module.params["wait_for_start"])
+    if not outcome.passed:
+        module.fail_json(msg=outcome.msg, **outcome.answer)
+    module.exit_json(changed=False, **outcome.answer)
 
 
 if __name__ == "__main__":

@@ -228,3 +228,86 @@ def sample(spec: ProbeSpec, count: int, interval: float, sleep: Callable[[float]
         probe = probe_once(spec)
         measurements.append(probe.body if probe.status == spec.status else None)
     return measurements
+
+
+def probe_spec(health: dict[str, Any], version: str) -> ProbeSpec:
+    """The manifest's ``health`` (as the manifest check normalized it) as a probe spec."""
+    return ProbeSpec(
+        kind=str(health.get("type", "none")),
+        url=str(health.get("url", "")),
+        status=int(health.get("status", 200)),
+        condition=str(health.get("jmespath", "") or ""),
+        version_field=str(health.get("version_field", "") or ""),
+        version=version,
+        command=str(health.get("command", "") or ""),
+        probe_timeout=float(health.get("timeout", 5)),
+        validate_certs=bool(health.get("validate_certs", True)),
+    )
+
+
+def wanted_answer(spec: ProbeSpec) -> str:
+    """What a good probe is, in words, for the failure message."""
+    if spec.kind == "command":
+        return f"{spec.command} to exit 0"
+    wanted = f"status {spec.status}"
+    if spec.condition:
+        wanted += f", {spec.condition}"
+    if spec.version_field:
+        wanted += f", {spec.version_field} == {spec.version}"
+    return wanted
+
+
+@dataclass
+class HealthCheck:
+    """The outcome of holding a release to its health check: the answer fields of a module, and the message when it failed."""
+
+    passed: bool
+    answer: dict[str, Any]
+    msg: str = ""
+
+
+def hold_to_health(
+    health: dict[str, Any],
+    version: str,
+    label: str,
+    gate: dict[str, Any] | None = None,
+    wait_for_start: bool = False,
+    probe: Callable[[ProbeSpec], Probe] = probe_once,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HealthCheck:
+    """The deploy's health check and a rollout plan's gate, as release_health and release_switch run them.
+
+    Without ``gate`` the manifest's retries decide; with it the plan's rule, after the manifest's retries when
+    ``wait_for_start``. ``answer["health_gate"]`` names the rule that decided (``release`` or ``rollout``).
+    A spec that cannot run fails with the field named; ``type: none`` passes without a probe.
+    """
+    spec = probe_spec(health, version)
+    problems = check_spec(spec)
+    if problems:
+        return HealthCheck(False, {"passed": False}, "health: " + "; ".join(problems))
+    if spec.kind == "none":
+        return HealthCheck(True, {"passed": True, "verdict": "no health check", "probes": 0, "failures": 0, "last_status": None, "last_excerpt": ""})
+    startup = rule_from_retries(int(health.get("retries", 10)), float(health.get("interval", 2)), float(health.get("start_delay", 0)))
+    stages = [("release", startup)] if not gate or wait_for_start else []
+    if gate:
+        rule = GateRule(int(gate["consecutive_successes"]), int(gate["failure_limit"]), float(gate["interval"]), float(gate["timeout"]))
+        stages.append(("rollout", rule))
+    kind, result, probes, failures = run_stages(stages, lambda: probe(spec), sleep)
+    answer = result.as_dict()
+    answer.update(health_gate=kind, probes=probes, failures=failures)
+    if result.passed:
+        return HealthCheck(True, answer)
+    subject = spec.url if spec.kind == "http" else spec.command
+    answered = f"answered {result.last.status if result.last and result.last.status is not None else 'nothing'}"
+    rule_words = " (the rollout plan's gate)" if kind == "rollout" else ""
+    what = f"health check of {label}{rule_words} {result.verdict}"
+    return HealthCheck(False, answer, f"{what}: {subject} {answered} {answer['last_excerpt']} (wanted {wanted_answer(spec)})")
+
+
+# A rollout plan's gate as a module option (release_health's gate, release_switch's then_health.gate).
+GATE_OPTIONS: dict[str, dict[str, Any]] = {
+    "consecutive_successes": {"type": "int", "default": 1},
+    "failure_limit": {"type": "int", "default": 0},
+    "interval": {"type": "float", "default": 2},
+    "timeout": {"type": "float", "default": 0},
+}

@@ -116,6 +116,35 @@ STEPS = {
         config_mode: "{{ checked.release.config_mode }}"
         before_switch: "{{ checked.release.hooks.before_switch }}"
 """,
+    # The deploy role's one call: switch, health check and commit; keep_releases may be changed with -e (wrong_keep).
+    "switch_commit": """
+    - name: Switch current, check the health and record the release as good
+      opsgate.release.release_switch:
+        approval: "{{ wrapper_scope }}"
+        change: "{{ signed_change }}"
+        base_dir: "{{ checked.release.base_dir }}"
+        release_id: "{{ checked.release.release_id }}"
+        app: "{{ checked.release.app }}"
+        version: "{{ checked.release.version }}"
+        artifact_sha256: "{{ checked.release.artifact_sha256 }}"
+        change_id: "{{ checked.release.change_id }}"
+        config_files: []
+        config_mode: "{{ checked.release.config_mode }}"
+        before_switch: "{{ checked.release.hooks.before_switch }}"
+        then_health:
+          health: "{{ checked.release.health }}"
+          version: "{{ checked.release.version }}"
+        then_commit:
+          keep_releases: "{{ wrong_keep | default(checked.release.keep_releases) }}"
+      register: switched
+      ignore_errors: true
+    - name: Keep the switch's result for the test
+      ansible.builtin.copy:
+        content: "{{ switched | to_json }}"
+        dest: "{{ out_dir }}/switch-{{ inventory_hostname }}.json"
+        mode: "0600"
+      delegate_to: localhost
+""",
     "verify": """
     - name: Run the release's verification suite
       opsgate.release.release_verify:
@@ -347,3 +376,47 @@ def test_a_change_without_verify_commits_as_before(tmp_path: Path) -> None:
         assert result.get("failed") is not True, (host, result)
     assert planned.good_on() == HOSTS
     assert planned.verification_receipts() == {}
+
+
+def test_a_switch_that_also_commits_is_refused_before_the_host_when_the_change_has_a_suite(tmp_path: Path) -> None:
+    """(g) release_switch with then_commit under a change with a suite: the suite cannot have run before the switch, so the
+    action plugin refuses as release_commit would, before the switch reaches the host: nothing switched, nothing good."""
+    planned = Planned(tmp_path)
+
+    done = planned.wrapper(["stage", "switch_commit"])
+
+    assert done.returncode == 0, _out(done)[-4000:]
+    for host, result in planned.results("switch").items():
+        assert result["failed"] is True and result["approval_error"] == NOT_RUN, (host, result)
+        assert f"release_commit refused on {host} [{NOT_RUN}]" in result["msg"] and result["msg"].endswith("nothing was changed"), result["msg"]
+        assert "switched" not in result, result
+        assert planned.ledger(host) == [("deploying", "stage")], planned.ledger(host)
+    assert planned.good_on() == []
+
+
+def test_a_switch_that_also_commits_records_good_for_a_change_without_a_suite(tmp_path: Path) -> None:
+    """(h) The deploy role's one call for a change without a suite: switched, healthy and recorded good on every host."""
+    planned = Planned(tmp_path, suite=None)
+
+    done = planned.wrapper(["stage", "switch_commit"])
+
+    assert done.returncode == 0, _out(done)[-4000:]
+    for host, result in planned.results("switch").items():
+        assert result.get("failed") is not True, (host, result)
+        assert result["switched"] is True and result["committed"] is True and result["health"]["passed"] is True, result
+        assert planned.ledger(host)[-1] == ("good", "deploy"), planned.ledger(host)
+    assert planned.good_on() == HOSTS
+
+
+def test_a_switch_that_also_commits_with_another_retention_is_refused_before_the_host(tmp_path: Path) -> None:
+    """(i) then_commit's keep_releases is the commit's, compared with the signed change before the switch reaches the host."""
+    planned = Planned(tmp_path, suite=None)
+
+    done = planned.wrapper(["stage", "switch_commit"], "-e", "wrong_keep=1")
+
+    assert done.returncode == 0, _out(done)[-4000:]
+    for host, result in planned.results("switch").items():
+        assert result["failed"] is True and result["approval_error"] == "APPROVAL_CHANGE_STEP_MISMATCH", (host, result)
+        assert "release.keep_releases differs from the approved change" in result["msg"], result["msg"]
+        assert planned.ledger(host) == [("deploying", "stage")], planned.ledger(host)
+    assert planned.good_on() == []
