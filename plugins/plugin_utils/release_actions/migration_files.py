@@ -10,10 +10,10 @@ actual digest. The database host checks the content it receives against the same
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from ansible_collections.opsgate.release.plugins.plugin_utils.controller_file import ControllerFileUnreadable, read_controller_file
 
 # Filled in here from the step files; a task that sets them is refused.
 HOST_SIDE_KEYS = ("sql", "down_sql", "down_sha256")
@@ -41,25 +41,20 @@ def refuse_host_side_keys(steps: Any) -> None:
 
 
 def _read(path: str, base_dir: str, where: str, expected: str) -> str:
-    full = path if os.path.isabs(path) else os.path.join(base_dir, path)
     try:
-        with open(full, "rb") as handle:
-            data = handle.read(MAX_SQL_BYTES + 1)
-    except OSError as exc:
-        raise MigrationFilesRefused("RELEASE_MIGRATION_FILE_UNREADABLE", f"{where}: cannot read {full}: {exc.strerror}; nothing was sent") from None
-    if len(data) > MAX_SQL_BYTES:
-        raise MigrationFilesRefused("RELEASE_MIGRATION_FILE_UNREADABLE", f"{where}: {full} is larger than {MAX_SQL_BYTES} bytes; nothing was sent")
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != str(expected or "").lower():
+        read = read_controller_file(path, base_dir, MAX_SQL_BYTES)
+    except ControllerFileUnreadable as exc:
+        raise MigrationFilesRefused("RELEASE_MIGRATION_FILE_UNREADABLE", f"{where}: {exc.reason}; nothing was sent") from None
+    if read.sha256 != str(expected or "").lower():
         raise MigrationFilesRefused(
             "RELEASE_MIGRATION_DIGEST_MISMATCH",
-            f"{where}: {full} has sha256 {actual}, the step (and the approved change) names {expected}: the file changed after the "
+            f"{where}: {read.path} has sha256 {read.sha256}, the step (and the approved change) names {expected}: the file changed after the "
             "approval; nothing was sent to the database host",
         )
     try:
-        return data.decode("utf-8")
+        return read.content.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise MigrationFilesRefused("RELEASE_MIGRATION_FILE_UNREADABLE", f"{where}: {full} is not UTF-8 text ({exc.reason}); nothing was sent") from None
+        raise MigrationFilesRefused("RELEASE_MIGRATION_FILE_UNREADABLE", f"{where}: {read.path} is not UTF-8 text ({exc.reason}); nothing was sent") from None
 
 
 def read_steps(steps: Sequence[Mapping[str, Any]], base_dir: str) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@
 """The controller files a manifest binds by digest besides its artifacts: migration steps, their downs, the verify suite.
 
 Each path is made absolute (a relative one is relative to the playbook directory, as an artifact's ``src``)
-and each file is read and hashed before any host is contacted. Every problem is reported, each naming
+and each file is read (up to the size its step reads later) and hashed before any host is contacted. Every problem is reported, each naming
 the key path, the file, the digest the manifest gives and the one found.
 """
 
@@ -14,8 +14,10 @@ import copy
 import os
 from typing import Any
 
-from ansible_collections.opsgate.release.plugins.module_utils.release.digest import file_sha256
+from ansible_collections.opsgate.release.plugins.plugin_utils.controller_file import ControllerFileUnreadable, controller_path, read_controller_file
+from ansible_collections.opsgate.release.plugins.plugin_utils.release_actions.migration_files import MAX_SQL_BYTES
 from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.manifest import MANIFEST_VAR
+from ansible_collections.opsgate.release.plugins.plugin_utils.release_verify.approved_suite import MAX_SUITE_BYTES
 
 
 class BoundFileError(Exception):
@@ -26,24 +28,22 @@ class BoundFileError(Exception):
         super().__init__("\n".join(self.problems))
 
 
-def _absolute(path: str, base_dir: str) -> str:
-    return os.path.normpath(path if os.path.isabs(path) else os.path.join(base_dir, path))
-
-
-def _check(entry: dict[str, Any], key: str, path: str, base_dir: str, problems: list[str]) -> None:
+def _check(entry: dict[str, Any], key: str, path: str, base_dir: str, max_bytes: int, problems: list[str]) -> None:
     """Make ``entry[key]`` absolute and compare the file's sha256 with ``entry['sha256']``."""
-    location = _absolute(entry[key], base_dir)
-    entry[key] = location
+    location = controller_path(entry[key], base_dir)
     if not os.path.isfile(location):
+        entry[key] = location
         problems.append(f"{path}.{key}: {location} is not a file on the controller")
         return
     try:
-        actual = file_sha256(location)
-    except OSError as exc:
-        problems.append(f"{path}.{key}: cannot read {location}: {exc.strerror or exc}")
+        read = read_controller_file(location, base_dir, max_bytes)
+    except ControllerFileUnreadable as exc:
+        entry[key] = exc.path
+        problems.append(f"{path}.{key}: {exc.reason}")
         return
-    if actual != entry["sha256"]:
-        problems.append(f"{path}.sha256: {location} has sha256 {actual}, the manifest says {entry['sha256']}")
+    entry[key] = read.path
+    if read.sha256 != entry["sha256"]:
+        problems.append(f"{path}.sha256: {read.path} has sha256 {read.sha256}, the manifest says {entry['sha256']}")
 
 
 def resolve_bound_files(manifest: dict[str, Any], base_dir: str, path: str = MANIFEST_VAR) -> dict[str, Any]:
@@ -53,11 +53,11 @@ def resolve_bound_files(manifest: dict[str, Any], base_dir: str, path: str = MAN
     migrations = result.get("migrations") or {}
     for index, step in enumerate(migrations.get("steps") or []):
         step_path = f"{path}.migrations.steps[{index}]"
-        _check(step, "file", step_path, base_dir, problems)
+        _check(step, "file", step_path, base_dir, MAX_SQL_BYTES, problems)
         if step.get("down"):
-            _check(step["down"], "file", f"{step_path}.down", base_dir, problems)
+            _check(step["down"], "file", f"{step_path}.down", base_dir, MAX_SQL_BYTES, problems)
     if result.get("verify"):
-        _check(result["verify"], "suite", f"{path}.verify", base_dir, problems)
+        _check(result["verify"], "suite", f"{path}.verify", base_dir, MAX_SUITE_BYTES, problems)
     if problems:
         raise BoundFileError(problems)
     return result

@@ -11,7 +11,6 @@ runs, when its bytes are not the ones both the task and the signed change name.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 from ansible_collections.opsgate.release.plugins.module_utils.approval import errors
 from ansible_collections.opsgate.release.plugins.module_utils.approval.change_document import VERIFY_KEYS, verify_spec
 from ansible_collections.opsgate.release.plugins.module_utils.approval.identity import shown
+from ansible_collections.opsgate.release.plugins.plugin_utils.controller_file import ControllerFileUnreadable, read_controller_file
 
 VERIFY_STEP = "release_verify"
 # A testinfra suite is a page of checks, not a data file.
@@ -72,23 +72,19 @@ def read_suite(verify: Mapping[str, Any], base_dir: str, signed: Mapping[str, An
     suite = verify.get("suite")
     if not isinstance(suite, str) or not suite:
         raise SuiteRefused("RELEASE_VERIFY_SUITE_UNREADABLE", f"verify.suite must be the suite file's path, got {_value(suite)}; nothing was run")
-    path = suite if os.path.isabs(suite) else os.path.join(base_dir, suite)
     try:
-        with open(path, "rb") as handle:
-            content = handle.read(MAX_SUITE_BYTES + 1)
-    except OSError as exc:
-        raise SuiteRefused("RELEASE_VERIFY_SUITE_UNREADABLE", f"verify.suite: cannot read {path}: {exc.strerror}; nothing was run") from None
-    if len(content) > MAX_SUITE_BYTES:
-        raise SuiteRefused("RELEASE_VERIFY_SUITE_UNREADABLE", f"verify.suite: {path} is larger than {MAX_SUITE_BYTES} bytes; nothing was run")
-    actual = hashlib.sha256(content).hexdigest()
+        read = read_controller_file(suite, base_dir, MAX_SUITE_BYTES)
+    except ControllerFileUnreadable as exc:
+        raise SuiteRefused("RELEASE_VERIFY_SUITE_UNREADABLE", f"verify.suite: {exc.reason}; nothing was run") from None
     expected = [("verify.sha256", str(verify.get("sha256") or "").lower())]
     if signed is not None:
         approved = signed.get("verify") or {}
         expected.append(("change.verify.suite_sha256", str(approved.get("suite_sha256") or "")))
     for field, digest in expected:
-        if actual != digest:
+        if read.sha256 != digest:
             raise SuiteRefused(
                 "RELEASE_VERIFY_DIGEST_MISMATCH",
-                f"{field}: the suite {path} has sha256 {actual}, expected {digest or '(none)'}: the file changed after the approval; the suite was not run",
+                f"{field}: the suite {read.path} has sha256 {read.sha256}, expected {digest or '(none)'}: "
+                "the file changed after the approval; the suite was not run",
             )
-    return Suite(path, os.path.basename(path), content, actual)
+    return Suite(read.path, os.path.basename(read.path), read.content, read.sha256)
