@@ -40,6 +40,7 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.verificat
 )
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.change_inputs import change_from_hostvars
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.internal_variables import internal_extra_vars
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.readiness_policy import readiness_decision
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import (
     controller_identity,
     prune_receipts,
@@ -205,8 +206,12 @@ class ActionModule(ActionBase):
                         f"the step inputs of this run ({args['change_inputs_var']}) do not give the change document handed to the gate: "
                         "a variable of the role was set from outside (extra vars, inventory); nothing was consumed",
                     )
-        if ROLE_ACTIONS.get(_short_name(including_role(self._task))):
-            # A change role checks readiness before the gate; this process must have done so for every host.
+        if ROLE_ACTIONS.get(_short_name(including_role(self._task))) or (
+            scope.action in ROLE_ACTIONS.values() and readiness_decision(token, policy, now).required
+        ):
+            # A change checks readiness before the gate, whether a role of this collection includes the gate or the
+            # operator's own playbook does (unless the signed policy exempts the token's class): this process must
+            # have done so for every host (preflight_collect, then preflight_evaluate with readiness_gate).
             require_readiness_receipt(ledger.store, identity, approval.digest, scope.hosts)
         if not check_mode:
             # Before the token is consumed: a change the operations archive could not record does not start.

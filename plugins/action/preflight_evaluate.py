@@ -18,14 +18,23 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.errors im
 from ansible_collections.opsgate.release.plugins.module_utils.approval.errors import MissingLibraryError as ApprovalMissingLibraryError
 from ansible_collections.opsgate.release.plugins.module_utils.approval.task_inputs import token_from_inputs
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.readiness_policy import decision_from_inputs
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import controller_identity, write_readiness_receipt
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import (
+    controller_identity,
+    read_readiness_facts,
+    write_readiness_receipt,
+)
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.token_ledger import policy_and_ledger
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.evaluation import evaluate_fleet
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.libraries import MissingLibraryError
-from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.readiness_gate import internal_extra_vars, readiness_record, refusal
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.readiness_gate import internal_extra_vars, readiness_record, refusal, spec_sha256
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.reports import summary_table, write_reports
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.spec_schema import SpecError, validate_specs
-from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import host_input, read_specs, spec_from_extra_vars
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import (
+    host_input,
+    host_input_from_collected,
+    read_specs,
+    spec_from_extra_vars,
+)
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "hosts": {"type": "list", "elements": "str"},
@@ -49,6 +58,21 @@ def _record_readiness(task_vars: dict[str, Any], template: Any, hosts: list[str]
         return  # no policy, token or state store: the approval gate refuses the run and says why
 
 
+_VARIABLE_OPTIONS = ("facts_var", "probes_var", "resolve_var")
+
+
+def _collected_inputs(task_vars: dict[str, Any], template: Any, hosts: list[str], specs: dict[str, Any]) -> dict[str, Any]:
+    """The readiness gate's inputs: what each host answered to preflight_collect in this process, never a variable."""
+    try:
+        with policy_and_ledger(task_vars, template) as (_policy, ledger):
+            collected = read_readiness_facts(ledger.store, controller_identity(), hosts)
+    except ApprovalError as exc:
+        # No signed policy or state store: nothing can be read, every host is not ready (the gate would refuse too).
+        unreadable = {"failed": True, "msg": f"the readiness facts cannot be read [{exc.code}]: {exc.message}"}
+        return {host: host_input(host, specs[host], unreadable) for host in hosts}
+    return {host: host_input_from_collected(host, specs[host], collected[host], spec_sha256(specs[host])) for host in hosts}
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -64,6 +88,14 @@ class ActionModule(ActionBase):
         if problem:
             return {**result, "failed": True, "msg": problem}
         decision: dict[str, Any] = {}
+        given = [name for name in _VARIABLE_OPTIONS if name in self._task.args]
+        if args["readiness_gate"] and given:
+            return {
+                **result,
+                "failed": True,
+                "msg": "facts_var, probes_var and resolve_var are not options of the readiness gate: it evaluates only what the hosts "
+                f"answered to opsgate.release.preflight_collect in this run (given: {', '.join(given)})",
+            }
         if args["readiness_gate"]:
             # Decided again here, from the signed policy and the token, never from what an earlier task registered.
             args["hosts"] = list(task_vars.get("ansible_play_hosts_all") or [])
@@ -91,12 +123,15 @@ class ActionModule(ActionBase):
             variables = hostvars.raw_get(host) if hasattr(hostvars, "raw_get") else hostvars[host]
             return variables.get(name)
 
-        inputs = {
-            host: host_input(
-                host, specs[host], registered(host, args["facts_var"]), registered(host, args["probes_var"]), registered(host, args["resolve_var"])
-            )
-            for host in args["hosts"]
-        }
+        if args["readiness_gate"]:
+            inputs = _collected_inputs(task_vars, self._templar.template, args["hosts"], specs)
+        else:
+            inputs = {
+                host: host_input(
+                    host, specs[host], registered(host, args["facts_var"]), registered(host, args["probes_var"]), registered(host, args["resolve_var"])
+                )
+                for host in args["hosts"]
+            }
         try:
             verdict = evaluate_fleet(inputs)
         except MissingLibraryError as exc:

@@ -85,6 +85,36 @@ options:
         in time gets null sizes and an C(errors) entry.
     type: float
     default: 10
+  resolve_hostname:
+    description:
+      - Also ask whether the host's own hostname (C(os.hostname)) resolves through its resolver (NSS, as C(getent ahosts)),
+        into C(os.hostname_resolves). Needs the V(os) subset.
+    type: bool
+    default: false
+  endpoints:
+    description:
+      - TCP endpoints to reach from the host, each tried until it answers or its C(timeout_s) ends, all at once. The answers
+        are in RV(probes), not in the facts.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The endpoint's name in RV(probes).
+        type: str
+        required: true
+      host:
+        description: Address or name to connect to.
+        type: str
+        required: true
+      port:
+        description: TCP port.
+        type: int
+        required: true
+      timeout_s:
+        description: Seconds to keep trying.
+        type: float
+        default: 5
 notes:
   - Reading C(/sys/class/dmi/id/product_serial) and SCSI C(vpd_pg80) needs root; without it they are null with an error entry.
   - Errors are information, not failure - a down link answers EINVAL to C(speed), C(duplex) and C(carrier).
@@ -378,11 +408,17 @@ ansible_facts:
           returned: always
           type: dict
           sample: {cpu: 0.08, nics: 0.9}
+probes:
+  description: With O(endpoints), per endpoint name whether it was reached, after how many milliseconds, and the error.
+  returned: always
+  type: dict
+  sample: {crm-api: {reachable: true, elapsed_ms: 3, error: null}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opsgate.release.plugins.module_utils.host_facts.collect import collect
+from ansible_collections.opsgate.release.plugins.module_utils.host_facts.probes import hostname_resolves, probe_endpoints
 
 
 def argspec() -> dict:
@@ -394,6 +430,18 @@ def argspec() -> dict:
         "filesystems": {"type": "list", "elements": "path", "default": []},
         "users": {"type": "list", "elements": "str", "default": []},
         "filesystem_timeout": {"type": "float", "default": 10},
+        "resolve_hostname": {"type": "bool", "default": False},
+        "endpoints": {
+            "type": "list",
+            "elements": "dict",
+            "default": [],
+            "options": {
+                "name": {"type": "str", "required": True},
+                "host": {"type": "str", "required": True},
+                "port": {"type": "int", "required": True},
+                "timeout_s": {"type": "float", "default": 5},
+            },
+        },
     }
 
 
@@ -412,7 +460,10 @@ def main() -> None:
         )
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, ansible_facts={"opsgate_host": facts})
+    hostname = (facts.get("os") or {}).get("hostname")
+    if params["resolve_hostname"] and isinstance(hostname, str) and hostname:
+        facts["os"]["hostname_resolves"] = hostname_resolves(hostname)
+    module.exit_json(changed=False, ansible_facts={"opsgate_host": facts}, probes=probe_endpoints(params["endpoints"]))
 
 
 if __name__ == "__main__":

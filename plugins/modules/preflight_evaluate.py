@@ -29,15 +29,22 @@ options:
     elements: str
     required: true
   facts_var:
-    description: Name of the host variable holding the registered C(host_facts) result.
+    description:
+      - Name of the host variable holding the registered C(host_facts) result (with its C(probes) when it was asked the
+        spec's endpoints).
+      - Not with O(readiness_gate), which evaluates only what the hosts answered to M(opsgate.release.preflight_collect).
     type: str
     default: __preflight_host_facts
   probes_var:
-    description: Name of the host variable holding the registered C(ansible.builtin.wait_for) loop over the spec's endpoints.
+    description:
+      - Name of the host variable holding a registered C(ansible.builtin.wait_for) loop over the spec's endpoints, when
+        C(host_facts) was not asked them. Not with O(readiness_gate).
     type: str
     default: __preflight_probes
   resolve_var:
-    description: Name of the host variable holding the registered C(getent ahosts) result.
+    description:
+      - Name of the host variable holding a registered C(getent ahosts) result, when C(host_facts) was not asked
+        (C(resolve_hostname)). Not with O(readiness_gate).
     type: str
     default: __preflight_resolve
   report_dir:
@@ -49,6 +56,14 @@ options:
     type: str
     default: hosts
     choices: [hosts, run]
+  readiness_gate:
+    description:
+      - Readiness as the precondition of a deploy, gray release or rollback (the C(preflight) role's C(readiness) entry
+        point). The hosts are the play's, the signed policy decides whether the checks run for the token's class, each
+        host's facts are what it answered to M(opsgate.release.preflight_collect) in this run (never a variable), a host
+        that is not ready fails the task, and a passed check leaves the readiness receipt the approval gate requires.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

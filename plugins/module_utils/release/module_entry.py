@@ -53,22 +53,24 @@ def switch_follow_ups(params: dict[str, Any], then: dict[str, Any], switched: di
     fields, so the caller's rescue knows what to put back.
     """
     result = dict(switched)
+    # The switch's own message; a failed follow-up's message replaces it.
+    fields = {key: value for key, value in result.items() if key != "msg"}
     health = then.get("then_health")
     if health and not check_mode:
         outcome = hold_to_health(health["health"], health["version"], health["label"], health["gate"], health["wait_for_start"])
-        result["health"] = outcome.answer
+        result["health"] = fields["health"] = outcome.answer
         if not outcome.passed:
             failed_step = "gate" if outcome.answer.get("health_gate") == "rollout" else "health"
-            raise StepFailed(outcome.msg, failed_step=failed_step, **result)
+            raise StepFailed(outcome.msg, failed_step=failed_step, **fields)
     commit = then.get("then_commit")
-    result["committed"] = False
+    result["committed"] = fields["committed"] = False
     if commit:
         if not health:
-            raise StepFailed("then_commit needs then_health: a release is recorded good only after its health check passed", failed_step="commit", **result)
+            raise StepFailed("then_commit needs then_health: a release is recorded good only after its health check passed", failed_step="commit", **fields)
         try:
             committed = run("release_commit", _commit_params(params, commit["keep_releases"]), check_mode)
         except StepFailed as exc:
-            raise StepFailed(exc.msg, failed_step="commit", **{**result, **exc.fields}) from None
+            raise StepFailed(exc.msg, failed_step="commit", **{**fields, **{key: value for key, value in exc.fields.items() if key != "msg"}}) from None
         result.update(committed=True, commit=committed, changed=bool(result.get("changed")) or bool(committed.get("changed")))
     return result
 

@@ -44,6 +44,7 @@ except ImportError:  # bin/ scripts: plugins/plugin_utils on sys.path, approval 
     from operator_identity import operator_identity  # type: ignore[no-redef]
 
 READINESS_KEY = "readiness:"
+READINESS_FACTS_KEY = "readiness-facts:"
 VERIFIED_KEY = "verified:"
 
 
@@ -234,6 +235,21 @@ def require_readiness_receipt(store: Store, identity: ControllerIdentity, token_
         raise errors.ApprovalError(
             errors.READINESS_NOT_CHECKED, f"the readiness check of this run did not cover {', '.join(missing) or 'this run'}; nothing was consumed"
         )
+
+
+# Readiness facts: what one host answered to preflight_collect in this ansible-playbook process (its host_facts, the
+# hostname resolution and the endpoint probes, for the spec they were asked for). The readiness gate evaluates only
+# these, never a variable: a registered result, a set_fact or a wrapper playbook's own facts cannot stand in for them.
+
+
+def write_readiness_facts(store: Store, identity: ControllerIdentity, host: str, record: dict[str, Any]) -> None:
+    with store_transaction(store, write=True) as tx:
+        _put(tx, identity, READINESS_FACTS_KEY + host, {**record, "host": host})
+
+
+def read_readiness_facts(store: Store, identity: ControllerIdentity, hosts: list[str]) -> dict[str, dict[str, Any] | None]:
+    """Per host what it answered in this process, or None when it answered nothing (unreachable, or not asked)."""
+    return {host: _get(store, identity, READINESS_FACTS_KEY + host) for host in hosts}
 
 
 # Verification receipts: the release's verify suite (the signed change's ``verify``) passed against one host in this

@@ -74,6 +74,9 @@ def host_input(name: str, spec: dict[str, Any], facts_result: Any, probes_result
             facts.setdefault("os", {})
             if isinstance(facts["os"], dict):
                 facts["os"]["hostname_resolves"] = resolves
+    if probes_result is None and isinstance(facts_result, Mapping) and isinstance(facts_result.get("probes"), Mapping):
+        # host_facts asked the endpoints in the same run (its ``endpoints`` option).
+        return HostInput(name, spec, facts, error, {str(key): dict(value) for key, value in facts_result["probes"].items() if isinstance(value, Mapping)})
     return HostInput(name, spec, facts, error, probes_from_result(probes_result))
 
 
@@ -91,3 +94,23 @@ def read_specs(hosts: list[str], hostvars: Any, template: Any) -> dict[str, Any]
         variables = hostvars[host]
         specs[host] = template(variables[SPEC_VAR]) if SPEC_VAR in variables else None
     return specs
+
+
+def collected_record(facts_result: Any, spec_digest: str) -> dict[str, Any]:
+    """What preflight_collect keeps of one host's host_facts answer: the facts and probes, or why there are none."""
+    facts, error = facts_from_result(facts_result)
+    probes = facts_result.get("probes") if isinstance(facts_result, Mapping) else None
+    return {"spec_sha256": spec_digest, "facts": facts, "error": error, "probes": dict(probes) if isinstance(probes, Mapping) else {}}
+
+
+def host_input_from_collected(name: str, spec: dict[str, Any], record: Mapping[str, Any] | None, spec_digest: str) -> HostInput:
+    """The engine input from what the host answered to preflight_collect in this run (a record from the state store)."""
+    if not isinstance(record, Mapping):
+        return HostInput(name, spec, None, "no readiness facts from this host in this run (unreachable, or preflight_collect did not run on it)", {})
+    if record.get("spec_sha256") != spec_digest:
+        return HostInput(name, spec, None, "the readiness facts of this run were collected for another spec; run the readiness check again", {})
+    facts = record.get("facts")
+    if not isinstance(facts, Mapping):
+        return HostInput(name, spec, None, _short(record.get("error") or "host_facts returned no facts"), {})
+    probes = record.get("probes") if isinstance(record.get("probes"), Mapping) else {}
+    return HostInput(name, spec, copy.deepcopy(dict(facts)), None, {str(key): dict(value) for key, value in probes.items() if isinstance(value, Mapping)})

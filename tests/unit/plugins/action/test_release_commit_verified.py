@@ -58,6 +58,14 @@ WRAPPER = """
   vars:
     wrapper_scope: {{action: deploy, app: sample_app, version: "1.0.0", artifact_sha256: "{{{{ app_sha256 }}}}", env: prod}}
   tasks:
+    - name: Collect the readiness facts
+      opsgate.release.preflight_collect:
+    - name: Check readiness
+      opsgate.release.preflight_evaluate:
+        readiness_gate: true
+        report_dir: "{{{{ out_dir }}}}/reports"
+      delegate_to: localhost
+      run_once: true
     - name: Verify the approval before any host is touched
       ansible.builtin.import_role:
         name: opsgate.release.approval_gate

@@ -110,7 +110,8 @@ class MigrateSite:
     def __init__(self, root: Path, cluster: pg_cluster.Cluster) -> None:
         self.root = root
         self.cluster = cluster
-        self.kit = ApprovalKit(str(root / "ledger"))
+        # Its playbook calls the gate without the readiness check: the class is exempt in the signed policy.
+        self.kit = ApprovalKit(str(root / "ledger"), class_readiness="skip")
         self.trust_root = self.kit.install(root)
         self.dbname = f"migrate_action_{os.getpid()}_{abs(hash(root)) % 10**8}"
         cluster.new_database(self.dbname)

@@ -91,7 +91,7 @@ class Controller:
         return {line["who"] for line in mine}
 
     def receipt_operator(self, version: str) -> dict[str, str]:
-        receipts = [row["document"] for row in receipt_rows(self.ledger_dir) if not row["token_id"].startswith("readiness:")]
+        receipts = [row["document"] for row in receipt_rows(self.ledger_dir) if not row["token_id"].startswith(("readiness:", "readiness-facts:"))]
         [receipt] = [r for r in receipts if r["scope"]["version"] == version]
         return receipt["operator"]
 

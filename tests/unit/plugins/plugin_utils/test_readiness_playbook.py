@@ -90,7 +90,7 @@ class Controller:
 
     def consumed(self) -> list[dict[str, object]]:
         """Receipts the approval gate leaves when it consumes (or resumes) a token (readiness receipts are not the gate's)."""
-        return [row for row in receipt_rows(self.approvals / "ledger") if not str(row["token_id"]).startswith("readiness:")]
+        return [row for row in receipt_rows(self.approvals / "ledger") if not str(row["token_id"]).startswith(("readiness:", "readiness-facts:"))]
 
     def host_state(self) -> list[str]:
         """Every path under the base directory: the release tree, the ledger, the data."""
@@ -204,3 +204,70 @@ def test_only_the_signed_policy_lets_a_class_skip_the_check(controller: Controll
     assert len(controller.consumed()) == 1
     readiness = controller.records()[-1]["readiness"]
     assert (readiness["required"], readiness["checked"], readiness["system_class"]) == (False, False, "core_business")
+
+
+# An operator's own playbook that leaves out the readiness role's collection: it makes up the host's answer (a set_fact of
+# the variable the role used to register, or its own variable through facts_var) and calls the readiness evaluation and
+# the approval gate itself. SPEC needs memory the host does not have; the made-up facts have it.
+MEMORY_ONLY = {"system_class": "test", "memory": {"min_gib": 100000}}
+MADE_UP = {"ansible_facts": {"opsgate_host": {"memory": {"total_bytes": 2**60, "available_bytes": 2**59}, "os": {"hostname": HOST, "machine_id": "f" * 32}}}}
+WRAPPER = """
+- name: An operator's own deploy with made-up readiness facts
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Make up the host's answer
+      ansible.builtin.set_fact:
+        __preflight_host_facts: {made_up}
+        made_up_facts: {made_up}
+{evaluate}
+    - name: Verify the approval
+      ansible.builtin.import_role:
+        name: opsgate.release.approval_gate
+      vars:
+        approval_gate_action: deploy
+        approval_gate_app: sample_app
+        approval_gate_version: "{version}"
+        approval_gate_artifact_sha256: "{sha}"
+        approval_gate_env: test
+        approval_gate_fingerprint: wrapper
+"""
+
+
+EVALUATE = """
+    - name: Evaluate readiness from the made-up answer
+      opsgate.release.preflight_evaluate:
+        readiness_gate: true
+        report_dir: {reports}
+        {facts_var}
+      delegate_to: localhost
+      run_once: true
+      ignore_errors: true
+"""
+
+
+@pytest.mark.parametrize("facts_var", ["", "facts_var: made_up_facts", None], ids=["set-fact", "facts-var", "no-readiness-at-all"])
+def test_a_wrapper_playbook_cannot_make_up_a_host_s_readiness_facts(controller: Controller, facts_var: str | None) -> None:
+    """Before: the gate passed and consumed the token (it asked for readiness only inside the collection's roles)."""
+    wrapper = controller.root / "wrapper.yml"
+    evaluate = "" if facts_var is None else EVALUATE.format(reports=controller.root / "reports", facts_var=facts_var)
+    wrapper.write_text(WRAPPER.format(made_up=json.dumps(MADE_UP), evaluate=evaluate, version=VERSION, sha=controller.sha))
+    controller.runs += 1
+    done = _run(
+        str(PLAYBOOK_BIN), "-i", str(controller.inventory(MEMORY_ONLY)), "-i", str(controller.approvals / "policy.yml"), str(wrapper),
+        "-e", f"opsgate_approval_token=@{controller.token}",
+        env={"OPSGATE_TRUST_ROOT": str(controller.approvals / "trust/root.json"), "ANSIBLE_NOCOLOR": "1",
+             "ANSIBLE_REMOTE_TMP": str(controller.root / "remote-tmp"), "ANSIBLE_LOCAL_TEMP": str(controller.root / "local-tmp")},
+        check=False,
+    )  # fmt: skip
+
+    text = " ".join(output(done).split())
+    assert done.returncode != 0, text
+    if facts_var:
+        assert "facts_var, probes_var and resolve_var are not options of the readiness gate" in text, text
+    elif facts_var is not None:
+        assert f"{HOST}: facts.collected" in text and "no readiness facts from this host in this run" in text, text
+    # No readiness receipt: the gate refuses, the token is not used, the host is untouched.
+    assert "APPROVAL_READINESS_NOT_CHECKED" in text or "no readiness check of this run" in text, text
+    assert controller.consumed() == []
+    assert controller.host_state() == []

@@ -38,7 +38,7 @@ PARAMS = {
     "config_mode": "0640",
     "before_switch": [],
 }
-SWITCHED = {"changed": True, "switched": True, "previous": "1.0.0-CHG-0-def"}
+SWITCHED = {"changed": True, "switched": True, "previous": "1.0.0-CHG-0-def", "msg": "switched to 2.0.0-CHG-1-abc"}
 
 
 class Steps:

@@ -56,7 +56,7 @@ class ApprovalKit:
     """Four approvers (one per core role), a second IT head and the requester erin, in a policy that knows all six;
     two policy administrators whose trust root (threshold 2) signs that policy."""
 
-    def __init__(self, ledger_dir: str = "/nonexistent/ledger", state_store: dict[str, Any] | None = None) -> None:
+    def __init__(self, ledger_dir: str = "/nonexistent/ledger", state_store: dict[str, Any] | None = None, class_readiness: str | None = None) -> None:
         self.approvers = {
             "alice": Approver("alice", "business_head"),
             "bob": Approver("bob", "it_head"),
@@ -69,6 +69,9 @@ class ApprovalKit:
         self.ledger_dir = ledger_dir
         # The trust root's state_store; None: the default, SQLite in ledger_dir.
         self.state_store = state_store
+        # Every class's readiness in the signed policy (None: the policy's default, required). "skip" for kits whose
+        # playbooks call the gate themselves to test something else than readiness (test_readiness_playbook.py tests that).
+        self.class_readiness = class_readiness
 
     def policy_raw(self, **overrides: Any) -> dict[str, Any]:
         raw: dict[str, Any] = {
@@ -85,6 +88,9 @@ class ApprovalKit:
             # The kit's tokens bind no change document unless a test asks (test_hostile_change.py, test_host_check.py).
             "change_document": "optional",
         }
+        if self.class_readiness is not None:
+            for entry in raw["classes"].values():
+                entry["readiness"] = self.class_readiness
         raw.update(overrides)
         return raw
 

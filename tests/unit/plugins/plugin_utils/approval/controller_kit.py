@@ -64,7 +64,8 @@ class Controller:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.kit = ApprovalKit(str(root / "ledger"))
+        # Its playbook calls the gate without the readiness check: the class is exempt in the signed policy.
+        self.kit = ApprovalKit(str(root / "ledger"), class_readiness="skip")
         # The pinned root and the signed policy beside it; nothing about them is in the inventory.
         self.trust_root = self.kit.install(root)
         (root / "group_vars").mkdir()

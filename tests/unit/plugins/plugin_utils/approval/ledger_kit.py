@@ -77,6 +77,6 @@ def consumed_rows(ledger_dir: Path | str) -> list[dict[str, Any]]:
 
 
 def receipt_rows(ledger_dir: Path | str) -> list[dict[str, Any]]:
-    """The receipts (their documents) in the SQLite store of ``ledger_dir``; readiness receipts included (token_id readiness:...)."""
+    """The receipts (their documents) in the SQLite store of ``ledger_dir``; readiness receipts included (token_id readiness:... and readiness-facts:...)."""
     rows = _sqlite_rows(ledger_dir, "SELECT controller, pid, start_time, token_id, document FROM receipts ORDER BY written_at, token_id")
     return [{**row, "document": json.loads(row["document"])} for row in rows]

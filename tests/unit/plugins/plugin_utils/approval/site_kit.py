@@ -109,7 +109,9 @@ class Site:
     def receipts(self) -> list[str]:
         """The approval receipts in the controller's state store (SQLite in the ledger folder), one key each."""
         rows = receipt_rows(self.root / "ledger")
-        return sorted(f"{r['controller']}/{r['pid']}-{r['start_time']}--{r['token_id']}" for r in rows if not r["token_id"].startswith("readiness:"))
+        return sorted(
+            f"{r['controller']}/{r['pid']}-{r['start_time']}--{r['token_id']}" for r in rows if not r["token_id"].startswith(("readiness:", "readiness-facts:"))
+        )
 
     def set_baseline(self) -> None:
         """What earlier, legitimate runs of a test left in the controller's ledger: a refusal adds nothing to it."""

@@ -11,7 +11,13 @@ import datetime
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.check_result import CheckResult
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.evaluation import HostInput, evaluate_fleet, severity_for
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.spec_schema import validate_spec
-from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import facts_from_result, host_input, probes_from_result
+from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import (
+    collected_record,
+    facts_from_result,
+    host_input,
+    host_input_from_collected,
+    probes_from_result,
+)
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.waivers import apply_waivers
 
 from .synthetic_fleet import GIB, TODAY, core_db_facts, example_spec, six_hosts
@@ -118,3 +124,19 @@ def test_task_inputs_from_registered_results() -> None:
     }
     host = host_input("x", {}, {"ansible_facts": {"opsgate_host": {"os": {"hostname": "x"}}}}, None, {"rc": 2, "changed": False})
     assert host.facts["os"]["hostname_resolves"] is False
+
+
+def test_task_inputs_from_what_a_host_answered_to_preflight_collect() -> None:
+    probes = {"db": {"reachable": True, "elapsed_ms": 3, "error": None}}
+    answer = {"ansible_facts": {"opsgate_host": {"os": {"hostname": "x", "hostname_resolves": True}}}, "probes": probes}
+    record = collected_record(answer, "d1")
+    assert record == {"spec_sha256": "d1", "facts": {"os": {"hostname": "x", "hostname_resolves": True}}, "error": None, "probes": answer["probes"]}
+
+    host = host_input_from_collected("x", {}, record, "d1")
+    assert (host.facts, host.facts_error, host.probes) == (record["facts"], None, answer["probes"])
+
+    # Nothing answered in this run, an answer for another spec, a failed host_facts: no facts, each saying why.
+    assert host_input_from_collected("x", {}, None, "d1").facts_error.startswith("no readiness facts from this host in this run")
+    assert host_input_from_collected("x", {}, record, "d2").facts_error.startswith("the readiness facts of this run were collected for another spec")
+    failed = host_input_from_collected("x", {}, collected_record({"failed": True, "msg": "boom"}, "d1"), "d1")
+    assert (failed.facts, failed.facts_error) == (None, "host_facts failed: boom")
