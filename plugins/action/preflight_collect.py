@@ -25,10 +25,25 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.readines
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.spec_schema import SpecError, validate_specs
 from ansible_collections.opsgate.release.plugins.plugin_utils.preflight.task_inputs import collected_record, read_specs
 
+# What decides which machine answers: the task may not set them to something else than the inventory does.
+_CONNECTION_VARIABLES = ("ansible_host", "ansible_port", "ansible_connection", "ansible_ssh_host", "ansible_ssh_port")
+
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
+
+    def _reached_elsewhere(self) -> str | None:
+        """Why this task would ask another machine than the inventory's host: delegate_to, or connection variables set on
+        the task, its blocks or its role (a play's or the inventory's apply to the release steps as well, and the signed
+        change binds each host's address)."""
+        if self._task.delegate_to:
+            return f"the task is delegated to {self._task.delegate_to}"
+        set_here = self._task.get_vars()
+        for name in _CONNECTION_VARIABLES:
+            if name in set_here:
+                return f"{name} is set for this task ({set_here[name]!r})"
+        return None
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
@@ -38,6 +53,9 @@ class ActionModule(ActionBase):
             given = ", ".join(sorted(self._task.args))
             return {**result, "failed": True, "msg": f"preflight_collect takes no arguments (the host's spec decides what it asks), got {given}"}
         host = str(task_vars.get("inventory_hostname", ""))
+        elsewhere = self._reached_elsewhere()
+        if elsewhere:
+            return {**result, "failed": True, "msg": f"readiness facts of {host} refused: {elsewhere}; the host must answer for itself"}
         try:
             spec = validate_specs(read_specs([host], task_vars["hostvars"], self._templar.template))[host]
         except SpecError as exc:

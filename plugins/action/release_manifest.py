@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.plugins.action import ActionBase
@@ -16,7 +17,9 @@ from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.m
 from ansible_collections.opsgate.release.plugins.plugin_utils.release_manifest.release_id import release_id_for
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
-    "manifest": {"type": "dict", "required": True},
+    # Checked here, not by the argument spec: a missing manifest is named with where it goes.
+    "manifest": {"type": "raw"},
+    "caller": {"type": "str", "default": ""},
     "artifact_cache_dir": {"type": "path", "default": "~/.cache/opsgate/artifacts"},
     "download_timeout": {"type": "int", "default": 60},
 }
@@ -30,6 +33,19 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars or {})
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        given = args["manifest"]
+        if not isinstance(given, Mapping) or not given:
+            host = str((task_vars or {}).get("inventory_hostname", ""))
+            got = "nothing" if given in (None, {}, "") else type(given).__name__
+            via_role = f", or pass {args['caller']}_manifest to the role" if args["caller"] else ""
+            result.update(
+                failed=True,
+                changed=False,
+                error_path="opsgate_release",
+                msg=f"no release manifest for {host}: set opsgate_release (app, version, artifacts, base_dir, service, health; docs/deploy.md) "
+                f"for the target hosts in the inventory, e.g. in group_vars/<group>/release.yml{via_role}; got {got}",
+            )
+            return result
         try:
             manifest = validate_manifest(args["manifest"]).data
         except ManifestError as exc:

@@ -34,9 +34,15 @@ attributes:
     description: Runs on the controller only.
 options:
   manifest:
-    description: The release manifest; see docs/deploy.md for every key.
-    type: dict
+    description:
+      - The release manifest; see docs/deploy.md for every key.
+      - Missing or empty, the task fails naming the variable and where it goes in the inventory.
+    type: raw
     required: true
+  caller:
+    description: The role that passes the manifest (V(deploy), V(gray_release)), to name its C(<caller>_manifest) in that message.
+    type: str
+    default: ""
   artifact_cache_dir:
     description: Controller directory for downloaded artifacts, each stored under its sha256.
     type: path

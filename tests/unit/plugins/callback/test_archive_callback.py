@@ -82,7 +82,8 @@ class Controller:
 
 
 def _controller(tmp: Path, pin_key: bool = True, with_root: bool = True) -> Controller:
-    kit = ApprovalKit(str(tmp / "ledger"))
+    # Its playbooks call the gate without the readiness check: the class is exempt in the signed policy.
+    kit = ApprovalKit(str(tmp / "ledger"), class_readiness="skip")
     env: dict[str, str] = {}
     key = None
     if with_root:

@@ -271,3 +271,47 @@ def test_a_wrapper_playbook_cannot_make_up_a_host_s_readiness_facts(controller: 
     assert "APPROVAL_READINESS_NOT_CHECKED" in text or "no readiness check of this run" in text, text
     assert controller.consumed() == []
     assert controller.host_state() == []
+
+
+COLLECT_ELSEWHERE = """
+    - name: Ask another machine for the host's answer
+      opsgate.release.preflight_collect:
+{how}
+      ignore_errors: true
+    - name: Evaluate readiness
+      opsgate.release.preflight_evaluate:
+        readiness_gate: true
+        report_dir: {reports}
+      delegate_to: localhost
+      run_once: true
+      ignore_errors: true
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "refusal"),
+    [
+        ("      delegate_to: localhost", "the task is delegated to localhost"),
+        ("      vars:\n        ansible_host: 127.0.0.2", "ansible_host is set for this task ('127.0.0.2')"),
+    ],
+    ids=["delegate-to", "task-vars"],
+)
+def test_a_host_s_readiness_facts_cannot_be_asked_of_another_machine(controller: Controller, how: str, refusal: str) -> None:
+    wrapper = controller.root / "wrapper.yml"
+    evaluate = COLLECT_ELSEWHERE.format(how=how, reports=controller.root / "reports")
+    wrapper.write_text(WRAPPER.format(made_up=json.dumps(MADE_UP), evaluate=evaluate, version=VERSION, sha=controller.sha))
+    controller.runs += 1
+    done = _run(
+        str(PLAYBOOK_BIN), "-i", str(controller.inventory(READY_SPEC)), "-i", str(controller.approvals / "policy.yml"), str(wrapper),
+        "-e", f"opsgate_approval_token=@{controller.token}",
+        env={"OPSGATE_TRUST_ROOT": str(controller.approvals / "trust/root.json"), "ANSIBLE_NOCOLOR": "1",
+             "ANSIBLE_REMOTE_TMP": str(controller.root / "remote-tmp"), "ANSIBLE_LOCAL_TEMP": str(controller.root / "local-tmp")},
+        check=False,
+    )  # fmt: skip
+
+    text = " ".join(output(done).split())
+    assert done.returncode != 0, text
+    assert f"readiness facts of {HOST} refused: {refusal}; the host must answer for itself" in text, text
+    assert "no readiness facts from this host in this run" in text, text
+    assert controller.consumed() == []
+    assert controller.host_state() == []
