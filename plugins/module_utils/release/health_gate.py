@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,6 +163,37 @@ def probe_once(spec: ProbeSpec) -> Probe:
     return _run_command(spec)
 
 
+SETTLE_POLL = 0.1
+
+
+def wait_until_listening(
+    url: str,
+    within: float,
+    connect: Callable[..., Any] = socket.create_connection,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """Right after a restart: poll the URL's TCP port every 0.1 s, for at most ``within`` seconds, until something listens.
+
+    Not a probe and not a try of the health check: it only saves the first probe from landing before the service opened
+    its port, which would cost a whole ``interval``. Whether the release is healthy is still decided by the probes.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        return False
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    deadline = clock() + max(within, 0.0)
+    while True:
+        try:
+            with connect((parts.hostname, port), timeout=SETTLE_POLL * 5):
+                return True
+        except OSError:
+            pass
+        if clock() + SETTLE_POLL > deadline:
+            return False
+        sleep(SETTLE_POLL)
+
+
 def run_gate(
     rule: GateRule,
     probe: Callable[[], Probe],
@@ -274,11 +307,14 @@ def hold_to_health(
     wait_for_start: bool = False,
     probe: Callable[[ProbeSpec], Probe] = probe_once,
     sleep: Callable[[float], None] = time.sleep,
+    just_restarted: bool = False,
 ) -> HealthCheck:
     """The deploy's health check and a rollout plan's gate, as release_health and release_switch run them.
 
     Without ``gate`` the manifest's retries decide; with it the plan's rule, after the manifest's retries when
     ``wait_for_start``. ``answer["health_gate"]`` names the rule that decided (``release`` or ``rollout``).
+    ``just_restarted``: the service was restarted a moment ago (release_switch); an HTTP check first waits, at most one
+    ``interval``, until the URL's port is open (wait_until_listening), so its first probe is not spent on a start-up.
     A spec that cannot run fails with the field named; ``type: none`` passes without a probe.
     """
     spec = probe_spec(health, version)
@@ -289,6 +325,11 @@ def hold_to_health(
         return HealthCheck(True, {"passed": True, "verdict": "no health check", "probes": 0, "failures": 0, "last_status": None, "last_excerpt": ""})
     startup = rule_from_retries(int(health.get("retries", 10)), float(health.get("interval", 2)), float(health.get("start_delay", 0)))
     stages = [("release", startup)] if not gate or wait_for_start else []
+    if just_restarted and spec.kind == "http" and stages:
+        if startup.start_delay > 0:
+            sleep(startup.start_delay)
+            stages[0] = ("release", GateRule(startup.consecutive, startup.failure_limit, startup.interval, startup.timeout))
+        wait_until_listening(spec.url, startup.interval, sleep=sleep)
     if gate:
         rule = GateRule(int(gate["consecutive_successes"]), int(gate["failure_limit"]), float(gate["interval"]), float(gate["timeout"]))
         stages.append(("rollout", rule))

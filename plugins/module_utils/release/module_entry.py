@@ -57,7 +57,9 @@ def switch_follow_ups(params: dict[str, Any], then: dict[str, Any], switched: di
     fields = {key: value for key, value in result.items() if key != "msg"}
     health = then.get("then_health")
     if health and not check_mode:
-        outcome = hold_to_health(health["health"], health["version"], health["label"], health["gate"], health["wait_for_start"])
+        outcome = hold_to_health(
+            health["health"], health["version"], health["label"], health["gate"], health["wait_for_start"], just_restarted=bool(switched.get("restarted"))
+        )
         result["health"] = fields["health"] = outcome.answer
         if not outcome.passed:
             failed_step = "gate" if outcome.answer.get("health_gate") == "rollout" else "health"

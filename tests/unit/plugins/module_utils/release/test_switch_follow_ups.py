@@ -9,11 +9,13 @@ own checks are tested in test_release_host_steps.py and in the playbook tests.
 
 from __future__ import annotations
 
+import socket
+import threading
 from typing import Any
 
 import pytest
 
-from ansible_collections.opsgate.release.plugins.module_utils.release.health_gate import Probe, hold_to_health
+from ansible_collections.opsgate.release.plugins.module_utils.release.health_gate import Probe, hold_to_health, wait_until_listening
 from ansible_collections.opsgate.release.plugins.module_utils.release.module_entry import switch_follow_ups
 from ansible_collections.opsgate.release.plugins.module_utils.release.steps import StepFailed
 
@@ -159,3 +161,44 @@ def test_no_health_check_passes_without_a_probe() -> None:
     outcome = hold_to_health({"type": "none"}, "2.0.0", "app", probe=lambda _spec: pytest.fail("probed"))
 
     assert outcome.passed is True and outcome.answer["probes"] == 0
+
+
+def test_after_a_restart_the_first_probe_waits_until_the_port_is_open() -> None:
+    """A service that opens its port a moment after the restart: the check waits for it (not one of its tries), then probes."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    opened = threading.Timer(0.3, server.listen)
+    opened.start()
+    probes: list[bool] = []
+
+    def probe(_spec: Any) -> Probe:
+        # The real question the first probe asks: does anything answer on the port yet?
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            probes.append(True)
+        except OSError:
+            probes.append(False)
+        return Probe(probes[-1], "good" if probes[-1] else "no answer: connection refused", 200 if probes[-1] else None)
+
+    try:
+        health = {"type": "http", "url": f"http://127.0.0.1:{port}/health", "retries": 1, "interval": 3}
+        outcome = hold_to_health(health, "2.0.0", "app", probe=probe, just_restarted=True)
+        without_wait = hold_to_health({**health, "url": f"http://127.0.0.1:{_closed_port()}/health"}, "2.0.0", "app", probe=lambda _s: Probe(False, "refused"))
+    finally:
+        opened.cancel()
+        server.close()
+
+    assert outcome.passed is True and probes == [True] and outcome.answer["probes"] == 1
+    assert without_wait.passed is False and without_wait.answer["probes"] == 1
+
+
+def test_waiting_for_the_port_gives_up_after_one_interval() -> None:
+    assert wait_until_listening(f"http://127.0.0.1:{_closed_port()}/health", 0.3) is False
+
+
+def _closed_port() -> int:
+    probe = socket.create_server(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
