@@ -8,6 +8,7 @@ from __future__ import annotations
 class ModuleDocFragment:
     # What every host-changing release module takes to name the release in the ledger and to
     # have its action plugin check this run's approval (release_stage, _switch, _commit, _revert).
+    # With HOST_CHECK (opsgate.release.release_identity.host_check), which release_migrate shares.
     DOCUMENTATION = r"""
 options:
   approval:
@@ -19,16 +20,6 @@ options:
     description:
       - Controller side. The run's change document (the one whose sha256 the token's C(change_sha256) signs) and this host's
         entry is compared with the step's arguments on the controller; on a host with a pinned trust root, again on the host.
-    type: dict
-  host_token:
-    description:
-      - Set by the action plugin; a value given in the task is refused. The token the host verifies against its own pinned root.
-    type: str
-  host_policy:
-    description: Set by the action plugin; a value given in the task is refused. The signed policy the token is verified against.
-    type: str
-  host_change:
-    description: Set by the action plugin; a value given in the task is refused. The change document the host checks its step against.
     type: dict
   base_dir:
     description: Base directory holding C(releases/), C(shared/), C(current) and the ledger.
@@ -72,4 +63,20 @@ attributes:
       - Linux and other POSIX hosts with Python 3.11 or newer; systemd only for releases whose service type is systemd.
       - A host with a pinned trust root (the trust bootstrap playbook) needs the Python library C(cryptography)
         (C(python3-cryptography)) and refuses every step without it.
+"""
+
+    # What the action plugin hands the host to verify the step itself: every module whose step a host with a pinned
+    # trust root checks (release_stage, _switch, _commit, _revert, release_migrate).
+    HOST_CHECK = r"""
+options:
+  host_token:
+    description:
+      - Set by the action plugin; a value given in the task is refused. The token the host verifies against its own pinned root.
+    type: str
+  host_policy:
+    description: Set by the action plugin; a value given in the task is refused. The signed policy the token is verified against.
+    type: str
+  host_change:
+    description: Set by the action plugin; a value given in the task is refused. The change document the host checks its step against.
+    type: dict
 """

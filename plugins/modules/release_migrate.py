@@ -36,6 +36,8 @@ description:
     C(database.run_on), and that the database and the digests of the SQL it received are the signed ones.
 author:
   - Opsgate Release Contributors (@opsgate)
+extends_documentation_fragment:
+  - opsgate.release.release_identity.host_check
 attributes:
   check_mode:
     support: full
@@ -59,15 +61,6 @@ options:
     description:
       - Controller side. The run's change document; its C(migrations) must be O(database) and O(steps) (ids, phases, sha256)
         and the release must be the one of the host the task runs for.
-    type: dict
-  host_token:
-    description: Set by the action plugin; a value given in the task is refused. The token the host verifies against its own pinned root.
-    type: str
-  host_policy:
-    description: Set by the action plugin; a value given in the task is refused. The signed policy the token is verified against.
-    type: str
-  host_change:
-    description: Set by the action plugin; a value given in the task is refused. The change document the host checks the step against.
     type: dict
   app:
     description: Application name; the migrations table keeps the steps of each application apart.

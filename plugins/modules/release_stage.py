@@ -29,6 +29,7 @@ author:
   - Opsgate Release Contributors (@opsgate)
 extends_documentation_fragment:
   - opsgate.release.release_identity
+  - opsgate.release.release_identity.host_check
 attributes:
   check_mode:
     support: full
