@@ -40,7 +40,7 @@ from ansible_collections.opsgate.release.plugins.module_utils.approval.verificat
 )
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.change_inputs import change_from_hostvars
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.internal_variables import internal_extra_vars
-from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.readiness_policy import readiness_decision
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.readiness_policy import class_decision
 from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.receipt import (
     controller_identity,
     prune_receipts,
@@ -207,7 +207,7 @@ class ActionModule(ActionBase):
                         "a variable of the role was set from outside (extra vars, inventory); nothing was consumed",
                     )
         if ROLE_ACTIONS.get(_short_name(including_role(self._task))) or (
-            scope.action in ROLE_ACTIONS.values() and readiness_decision(token, policy, now).required
+            scope.action in ROLE_ACTIONS.values() and class_decision(approval.claims, policy).required
         ):
             # A change checks readiness before the gate, whether a role of this collection includes the gate or the
             # operator's own playbook does (unless the signed policy exempts the token's class): this process must

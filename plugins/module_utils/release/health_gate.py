@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ansible.module_utils.urls import ConnectionError as UrlConnectionError
@@ -328,7 +328,7 @@ def hold_to_health(
     if just_restarted and spec.kind == "http" and stages:
         if startup.start_delay > 0:
             sleep(startup.start_delay)
-            stages[0] = ("release", GateRule(startup.consecutive, startup.failure_limit, startup.interval, startup.timeout))
+            stages[0] = ("release", replace(startup, start_delay=0.0))
         wait_until_listening(spec.url, startup.interval, sleep=sleep)
     if gate:
         rule = GateRule(int(gate["consecutive_successes"]), int(gate["failure_limit"]), float(gate["interval"]), float(gate["timeout"]))

@@ -46,6 +46,11 @@ def _commit_params(params: dict[str, Any], keep_releases: int) -> dict[str, Any]
     return commit
 
 
+def _without_msg(fields: dict[str, Any]) -> dict[str, Any]:
+    """Result fields for a StepFailed: its message replaces the switch's (or the commit's) own."""
+    return {key: value for key, value in fields.items() if key != "msg"}
+
+
 def switch_follow_ups(params: dict[str, Any], then: dict[str, Any], switched: dict[str, Any], run: Step, check_mode: bool) -> dict[str, Any]:
     """After a switch: the health check, then the commit, each only when asked and the one before passed.
 
@@ -53,26 +58,26 @@ def switch_follow_ups(params: dict[str, Any], then: dict[str, Any], switched: di
     fields, so the caller's rescue knows what to put back.
     """
     result = dict(switched)
-    # The switch's own message; a failed follow-up's message replaces it.
-    fields = {key: value for key, value in result.items() if key != "msg"}
     health = then.get("then_health")
     if health and not check_mode:
         outcome = hold_to_health(
             health["health"], health["version"], health["label"], health["gate"], health["wait_for_start"], just_restarted=bool(switched.get("restarted"))
         )
-        result["health"] = fields["health"] = outcome.answer
+        result["health"] = outcome.answer
         if not outcome.passed:
             failed_step = "gate" if outcome.answer.get("health_gate") == "rollout" else "health"
-            raise StepFailed(outcome.msg, failed_step=failed_step, **fields)
+            raise StepFailed(outcome.msg, failed_step=failed_step, **_without_msg(result))
     commit = then.get("then_commit")
-    result["committed"] = fields["committed"] = False
+    result["committed"] = False
     if commit:
         if not health:
-            raise StepFailed("then_commit needs then_health: a release is recorded good only after its health check passed", failed_step="commit", **fields)
+            raise StepFailed(
+                "then_commit needs then_health: a release is recorded good only after its health check passed", failed_step="commit", **_without_msg(result)
+            )
         try:
             committed = run("release_commit", _commit_params(params, commit["keep_releases"]), check_mode)
         except StepFailed as exc:
-            raise StepFailed(exc.msg, failed_step="commit", **{**fields, **{key: value for key, value in exc.fields.items() if key != "msg"}}) from None
+            raise StepFailed(exc.msg, failed_step="commit", **_without_msg({**result, **exc.fields})) from None
         result.update(committed=True, commit=committed, changed=bool(result.get("changed")) or bool(committed.get("changed")))
     return result
 

@@ -42,6 +42,11 @@ def readiness_decision(token: str | None, policy: Policy | None, now: datetime) 
         claims = verify_token(token, policy, now=now).claims
     except errors.ApprovalError as exc:
         return ReadinessDecision(True, None, f"the token does not verify ({exc.code}): the readiness checks run; the approval gate says why it refuses")
+    return class_decision(claims, policy)
+
+
+def class_decision(claims: Any, policy: Policy) -> ReadinessDecision:
+    """The decision for the class of verified claims (the gate has them already: no second verification)."""
     system_class = policy.classes.get(claims.system_class)
     if system_class is not None and system_class.readiness == READINESS_SKIP:
         return ReadinessDecision(

@@ -76,7 +76,7 @@ def host_input(name: str, spec: dict[str, Any], facts_result: Any, probes_result
                 facts["os"]["hostname_resolves"] = resolves
     if probes_result is None and isinstance(facts_result, Mapping) and isinstance(facts_result.get("probes"), Mapping):
         # host_facts asked the endpoints in the same run (its ``endpoints`` option).
-        return HostInput(name, spec, facts, error, {str(key): dict(value) for key, value in facts_result["probes"].items() if isinstance(value, Mapping)})
+        return HostInput(name, spec, facts, error, _probes(facts_result["probes"]))
     return HostInput(name, spec, facts, error, probes_from_result(probes_result))
 
 
@@ -96,11 +96,18 @@ def read_specs(hosts: list[str], hostvars: Any, template: Any) -> dict[str, Any]
     return specs
 
 
+def _probes(answers: Any) -> dict[str, dict[str, Any]]:
+    """Endpoint name -> probe answer, from the ``probes`` host_facts returns (kept as is in a collected record)."""
+    if not isinstance(answers, Mapping):
+        return {}
+    return {str(key): dict(value) for key, value in answers.items() if isinstance(value, Mapping)}
+
+
 def collected_record(facts_result: Any, spec_digest: str) -> dict[str, Any]:
     """What preflight_collect keeps of one host's host_facts answer: the facts and probes, or why there are none."""
     facts, error = facts_from_result(facts_result)
-    probes = facts_result.get("probes") if isinstance(facts_result, Mapping) else None
-    return {"spec_sha256": spec_digest, "facts": facts, "error": error, "probes": dict(probes) if isinstance(probes, Mapping) else {}}
+    probes = _probes(facts_result.get("probes")) if isinstance(facts_result, Mapping) else {}
+    return {"spec_sha256": spec_digest, "facts": facts, "error": error, "probes": probes}
 
 
 def host_input_from_collected(name: str, spec: dict[str, Any], record: Mapping[str, Any] | None, spec_digest: str) -> HostInput:
@@ -112,5 +119,4 @@ def host_input_from_collected(name: str, spec: dict[str, Any], record: Mapping[s
     facts = record.get("facts")
     if not isinstance(facts, Mapping):
         return HostInput(name, spec, None, _short(record.get("error") or "host_facts returned no facts"), {})
-    probes = record.get("probes") if isinstance(record.get("probes"), Mapping) else {}
-    return HostInput(name, spec, copy.deepcopy(dict(facts)), None, {str(key): dict(value) for key, value in probes.items() if isinstance(value, Mapping)})
+    return HostInput(name, spec, copy.deepcopy(dict(facts)), None, _probes(record.get("probes")))
