@@ -49,9 +49,16 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         result["changed"] = False
-        if self._task.args:
-            given = ", ".join(sorted(self._task.args))
-            return {**result, "failed": True, "msg": f"preflight_collect takes no arguments (the host's spec decides what it asks), got {given}"}
+        unknown = sorted(set(self._task.args) - {"release_base_dir"})
+        if unknown:
+            return {
+                **result,
+                "failed": True,
+                "msg": f"preflight_collect takes only release_base_dir (the host's spec decides what it asks), got {', '.join(unknown)}",
+            }
+        release_base_dir = self._task.args.get("release_base_dir") or ""
+        if not isinstance(release_base_dir, str) or (release_base_dir and not release_base_dir.startswith("/")):
+            return {**result, "failed": True, "msg": f"preflight_collect: release_base_dir must be an absolute path, got {release_base_dir!r}"}
         host = str(task_vars.get("inventory_hostname", ""))
         elsewhere = self._reached_elsewhere()
         if elsewhere:
@@ -63,7 +70,13 @@ class ActionModule(ActionBase):
         except MissingLibraryError as exc:
             raise AnsibleActionFail(exc.message) from None
         request = facts_request(spec)
-        module_args = {**request["host_facts"], "resolve_hostname": request["resolve_hostname"], "endpoints": request["endpoints"]}
+        # The running release rides along for the run's record (the archive's release before): one module run per host.
+        module_args = {
+            **request["host_facts"],
+            "resolve_hostname": request["resolve_hostname"],
+            "endpoints": request["endpoints"],
+            "release_base_dir": release_base_dir,
+        }
         try:
             answer = self._execute_module(module_name="opsgate.release.host_facts", module_args=module_args, task_vars=task_vars)
         finally:
@@ -82,6 +95,7 @@ class ActionModule(ActionBase):
             error=record["error"],
             gather_subset=request["host_facts"]["gather_subset"],
             probes=probes,
+            running_release=answer.get("running_release") if not answer.get("failed") else None,
             msg=record["error"] or f"{len(request['host_facts']['gather_subset'])} subset(s), {reached}/{len(probes)} endpoint(s) reached",
         )
         return result

@@ -115,6 +115,14 @@ options:
         description: Seconds to keep trying.
         type: float
         default: 5
+  release_base_dir:
+    description:
+      - Also read which release the host runs under this base directory (as M(opsgate.release.release_info), through the
+        release agent where there is one), into RV(running_release). For the record of a change run, which asks a host
+        its readiness facts and its running release in one module run.
+      - Empty reads nothing and returns RV(running_release) null.
+    type: path
+    default: ""
 notes:
   - Reading C(/sys/class/dmi/id/product_serial) and SCSI C(vpd_pg80) needs root; without it they are null with an error entry.
   - Errors are information, not failure - a down link answers EINVAL to C(speed), C(duplex) and C(carrier).
@@ -145,6 +153,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+running_release:
+  description:
+    - With O(release_base_dir), the release C(current) points at (C(current), null when there is none), its version and
+      ledger state, and C(error) when the releases could not be read (the module does not fail for it); else null.
+  returned: always
+  type: dict
+  sample: {base_dir: /srv/sample_app, current: "2.0.0-1a2b3c4d5e6f", version: "2.0.0", state: good, error: null}
 ansible_facts:
   description: Facts added to the host.
   returned: always
@@ -419,6 +434,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opsgate.release.plugins.module_utils.host_facts.collect import collect
 from ansible_collections.opsgate.release.plugins.module_utils.host_facts.probes import hostname_resolves, probe_endpoints
+from ansible_collections.opsgate.release.plugins.module_utils.release.module_entry import read_running_release
 
 
 def argspec() -> dict:
@@ -431,6 +447,7 @@ def argspec() -> dict:
         "users": {"type": "list", "elements": "str", "default": []},
         "filesystem_timeout": {"type": "float", "default": 10},
         "resolve_hostname": {"type": "bool", "default": False},
+        "release_base_dir": {"type": "path", "default": ""},
         "endpoints": {
             "type": "list",
             "elements": "dict",
@@ -463,7 +480,8 @@ def main() -> None:
     hostname = (facts.get("os") or {}).get("hostname")
     if params["resolve_hostname"] and isinstance(hostname, str) and hostname:
         facts["os"]["hostname_resolves"] = hostname_resolves(hostname)
-    module.exit_json(changed=False, ansible_facts={"opsgate_host": facts}, probes=probe_endpoints(params["endpoints"]))
+    running = read_running_release(params["release_base_dir"]) if params["release_base_dir"] else None
+    module.exit_json(changed=False, ansible_facts={"opsgate_host": facts}, probes=probe_endpoints(params["endpoints"]), running_release=running)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,15 @@ attributes:
   diff_mode:
     support: none
     description: Changes nothing on the host.
-options: {}
+options:
+  release_base_dir:
+    description:
+      - Also read which release the host runs under this base directory, in the same M(opsgate.release.host_facts) run,
+        into RV(running_release). It is for the run's record (the operations archive's release before each host) and
+        plays no part in readiness.
+      - Empty reads nothing.
+    type: path
+    default: ""
 notes:
   - Needs the signed approval policy and the state store the pinned trust root names; without them the run is refused by the
     approval gate anyway, and this task fails saying why.
@@ -41,6 +49,10 @@ seealso:
 EXAMPLES = r"""
 - name: Collect readiness facts (one host_facts run per host)
   opsgate.release.preflight_collect:
+
+- name: Collect readiness facts and the release each host runs, for the run's record
+  opsgate.release.preflight_collect:
+    release_base_dir: /srv/sample_app
 """
 
 RETURN = r"""
@@ -59,6 +71,12 @@ gather_subset:
   elements: str
 probes:
   description: Per endpoint of the spec whether the host reached it, after how many milliseconds, and the error.
+  returned: always
+  type: dict
+running_release:
+  description:
+    - With O(release_base_dir), what the host runs there (C(current), C(version), C(state), C(error)) as
+      M(opsgate.release.host_facts) read it; null without it or when the host did not answer.
   returned: always
   type: dict
 """

@@ -82,6 +82,27 @@ def switch_follow_ups(params: dict[str, Any], then: dict[str, Any], switched: di
     return result
 
 
+def read_running_release(base_dir: str) -> dict[str, Any]:
+    """The release the host runs under base_dir (id, version, ledger state), for the record of a run; reads only.
+
+    Through the agent where the module runs as the restricted deploy account (the release directories are root's). An
+    unreadable layout is said in ``error``, never raised: the caller asked for something else (host_facts' facts).
+    """
+    run: Step = call_agent if should_delegate() else run_step
+    try:
+        report = run("release_info", {"base_dir": base_dir, "target_release_id": ""}, True)
+    except StepFailed as exc:
+        return {"base_dir": base_dir, "current": None, "version": None, "state": None, "error": exc.msg}
+    marker = report.get("current_marker")
+    return {
+        "base_dir": base_dir,
+        "current": report.get("current"),
+        "version": marker.get("version") if isinstance(marker, dict) else None,
+        "state": report.get("current_state"),
+        "error": None,
+    }
+
+
 def run_module(step: str) -> None:
     follow_ups = FOLLOW_UP_SPECS.get(step, {})
     module = AnsibleModule(argument_spec={**STEP_SPECS[step], **follow_ups}, supports_check_mode=True)

@@ -551,6 +551,13 @@ def _release_info(recorder: RunRecorder, entry: HostEntry, event: TaskEvent) -> 
     _note_before(entry, event.result.get("current"), marker.get("version") if isinstance(marker, Mapping) else None)
 
 
+def _preflight_collect(recorder: RunRecorder, entry: HostEntry, event: TaskEvent) -> None:
+    # A change run asks each host its readiness facts and its running release in one module run.
+    running = event.result.get("running_release")
+    if isinstance(running, Mapping) and not running.get("error"):
+        _note_before(entry, running.get("current"), running.get("version"))
+
+
 def _release_stage(recorder: RunRecorder, entry: HostEntry, event: TaskEvent) -> None:
     recorder._release_from(event)
     _note_before(entry, event.result.get("current"), event.result.get("previous_version"))
@@ -595,6 +602,7 @@ _HANDLED_WHEN_FAILED = ("release_verify", "release_migrate")
 _HANDLERS = {
     "approval_gate": _approval_gate,
     "preflight_evaluate": _preflight_evaluate,
+    "preflight_collect": _preflight_collect,
     "release_manifest": _release_manifest,
     "release_info": _release_info,
     "release_stage": _release_stage,

@@ -84,3 +84,42 @@ def test_argspec_matches_documentation() -> None:
         assert documented[name]["type"] == option["type"], name
         assert documented[name].get("default") == option.get("default"), name
         assert documented[name].get("elements") == option.get("elements"), name
+
+
+def test_module_reads_the_running_release_for_the_record(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    from pathlib import Path
+
+    from ansible_collections.opsgate.release.plugins.module_utils.release.settle import commit_release
+    from ansible_collections.opsgate.release.plugins.module_utils.release.stage import stage_release
+    from ansible_collections.opsgate.release.plugins.module_utils.release.switch import SwitchRequest, switch_release
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "module_utils"))
+    try:
+        from release.release_fixtures import make_artifact, stage_request  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+
+    (tmp_path / "artifacts").mkdir()
+    base = str(tmp_path / "base")
+    path, sha = make_artifact(str(tmp_path / "artifacts"), "1.4.0")
+    request = stage_request(base, path, sha, "1.4.0")
+    stage_release(request)
+    switch_release(SwitchRequest(base, request.identity))
+    commit_release(base, request.identity, "deploy", 3)
+
+    outcome = run_module({"gather_subset": ["os"], "release_base_dir": base, "_ansible_check_mode": True}, monkeypatch)
+    assert not outcome.failed
+    running = outcome.result["running_release"]
+    assert running == {"base_dir": base, "current": request.identity.release_id, "version": "1.4.0", "state": "good", "error": None}
+
+    # No release there: nothing runs, and that is not an error; a base_dir that is a file cannot be read, which is said.
+    nothing = run_module({"gather_subset": ["os"], "release_base_dir": str(tmp_path / "none")}, monkeypatch).result["running_release"]
+    assert (nothing["current"], nothing["error"]) == (None, None)
+    (tmp_path / "file").write_text("x")
+    broken = run_module({"gather_subset": ["os"], "release_base_dir": str(tmp_path / "file")}, monkeypatch)
+    assert not broken.failed
+    assert broken.result["running_release"]["current"] is None
+    assert str(tmp_path / "file") in broken.result["running_release"]["error"]
+
+    # Without the option nothing is read.
+    assert run_module({"gather_subset": ["os"]}, monkeypatch).result["running_release"] is None

@@ -206,6 +206,44 @@ def test_only_the_signed_policy_lets_a_class_skip_the_check(controller: Controll
     assert (readiness["required"], readiness["checked"], readiness["system_class"]) == (False, False, "core_business")
 
 
+def _release_already_there(base: Path, artifacts: Path, version: str) -> str:
+    """A release deployed and recorded good under base, as an earlier run leaves it; returns its id."""
+    from ansible_collections.opsgate.release.plugins.module_utils.release.settle import commit_release
+    from ansible_collections.opsgate.release.plugins.module_utils.release.stage import stage_release
+    from ansible_collections.opsgate.release.plugins.module_utils.release.switch import SwitchRequest, switch_release
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "module_utils"))
+    try:
+        from release.release_fixtures import make_artifact, stage_request  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    artifacts.mkdir()
+    path, sha = make_artifact(str(artifacts), version)
+    request = stage_request(str(base), path, sha, version)
+    stage_release(request)
+    switch_release(SwitchRequest(str(base), request.identity))
+    commit_release(str(base), request.identity, "deploy", 3)
+    return request.identity.release_id
+
+
+@pytest.mark.parametrize("class_readiness", ["required", "skip"])
+def test_the_record_names_the_release_each_host_ran_before(controller: Controller, class_readiness: str) -> None:
+    """The running release is read in the readiness collection's host call, or alone when the class skips readiness."""
+    before = _release_already_there(controller.base, controller.root / "earlier", "0.9.0")
+    if class_readiness == "skip":
+        controller.sign_policy(2, "skip")
+
+    done = controller.deploy(READY_SPEC)
+
+    assert done.returncode == 0, output(done)
+    host = controller.records()[-1]["hosts"][HOST]
+    assert (host["release_before"], host["version_before"]) == (before, "0.9.0")
+    assert host["release_after"] != before
+    # Which task read it: the release_info task runs only when the collection did not.
+    alone = output(done).split("Read the release each host runs now, for the record of the run] ", 1)[1].split("\n", 1)[1].split("TASK [", 1)[0]
+    assert alone.strip().startswith("skipping" if class_readiness == "required" else "ok"), alone
+
+
 # An operator's own playbook that leaves out the readiness role's collection: it makes up the host's answer (a set_fact of
 # the variable the role used to register, or its own variable through facts_var) and calls the readiness evaluation and
 # the approval gate itself. SPEC needs memory the host does not have; the made-up facts have it.
@@ -274,7 +312,7 @@ def test_a_wrapper_playbook_cannot_make_up_a_host_s_readiness_facts(controller: 
 
 
 COLLECT_ELSEWHERE = """
-    - name: Ask another machine for the host's answer
+    - name: Ask for the host's answer another way
       opsgate.release.preflight_collect:
 {how}
       ignore_errors: true
@@ -291,10 +329,15 @@ COLLECT_ELSEWHERE = """
 @pytest.mark.parametrize(
     ("how", "refusal"),
     [
-        ("      delegate_to: localhost", "the task is delegated to localhost"),
-        ("      vars:\n        ansible_host: 127.0.0.2", "ansible_host is set for this task ('127.0.0.2')"),
+        ("      delegate_to: localhost", "readiness facts of {host} refused: the task is delegated to localhost; the host must answer for itself"),
+        (
+            "      vars:\n        ansible_host: 127.0.0.2",
+            "readiness facts of {host} refused: ansible_host is set for this task ('127.0.0.2'); the host must answer for itself",
+        ),
+        # The request is the spec's: a wrapper cannot narrow it (or point the probes elsewhere) through the task's arguments.
+        ("        gather_subset: [os]", "preflight_collect takes only release_base_dir (the host's spec decides what it asks), got gather_subset"),
     ],
-    ids=["delegate-to", "task-vars"],
+    ids=["delegate-to", "task-vars", "task-args"],
 )
 def test_a_host_s_readiness_facts_cannot_be_asked_of_another_machine(controller: Controller, how: str, refusal: str) -> None:
     wrapper = controller.root / "wrapper.yml"
@@ -311,7 +354,7 @@ def test_a_host_s_readiness_facts_cannot_be_asked_of_another_machine(controller:
 
     text = " ".join(output(done).split())
     assert done.returncode != 0, text
-    assert f"readiness facts of {HOST} refused: {refusal}; the host must answer for itself" in text, text
+    assert refusal.format(host=HOST) in text, text
     assert "no readiness facts from this host in this run" in text, text
     assert controller.consumed() == []
     assert controller.host_state() == []

@@ -91,6 +91,21 @@ def test_rollback_run_reads_version_before_from_release_info() -> None:
     assert entry["rolled_back"] is True
 
 
+def test_release_before_from_the_readiness_collection_and_not_from_an_unreadable_one() -> None:
+    run = recorder()
+    before = "1.0.0-CHG-2025-0001-aaaaaaaaaaaa"
+    running = {"base_dir": "/srv/app", "current": before, "version": "1.0.0", "state": "good", "error": None}
+    run.task_result(event("web1", "opsgate.release.preflight_collect", "ok", {"collected": True, "running_release": running}))
+    unreadable = {"base_dir": "/srv/app", "current": "junk", "version": "9", "state": None, "error": "cannot read releases in /srv/app"}
+    run.task_result(event("web2", "opsgate.release.preflight_collect", "ok", {"collected": True, "running_release": unreadable}))
+    # A later observation (the switch's previous) does not replace the first one.
+    run.task_result(event("web1", "opsgate.release.release_switch", "changed", {**args("2.0.0", "2.0.0-x"), "previous": "other", "switched": True}))
+    run.ended({"web1": {"ok": 2, "changed": 1, "failures": 0, "unreachable": 0}, "web2": {"ok": 1, "changed": 0, "failures": 0, "unreachable": 0}})
+    hosts = run.record(ended=at(1))["hosts"]
+    assert (hosts["web1"]["release_before"], hosts["web1"]["version_before"]) == (before, "1.0.0")
+    assert (hosts["web2"]["release_before"], hosts["web2"]["version_before"]) == (None, None)
+
+
 def test_refused_approval_marks_every_targeted_host_with_the_gate() -> None:
     run = recorder()
     run.play_started("Deploy", ["web1", "web2"])
