@@ -17,7 +17,7 @@ over the previous one; ours gets a fresh gray_release token for that version, si
 v1 is installed untimed (ours with playbooks/deploy.yml), then one warm-up each and RUNS alternating rounds;
 after every run each host must answer with the new version on that side's port and be UP in its haproxy
 backend (nginx: in its side's upstream file and not `down`), or the figures would compare unequal work.
-Prints medians and ours/baseline (target <= 1.3).
+Prints medians and ours/baseline (issue 13: at most 1.0).
 
 Run from the repository root:  .venv/bin/python bench/gray_release_overhead.py [--lb haproxy|nginx] [--runs 3] [--hosts 20]
 """

@@ -16,7 +16,9 @@ from collections.abc import Iterable
 
 # release_host_ are the inputs and results of the internal role release_host: only the collection's roles set them.
 INTERNAL_PREFIXES = ("__deploy_", "__gray_release_", "__rollback_", "__approval_gate_", "__preflight_", "__release_host_", "release_host_")
+# Inputs the change roles pass to another role's entry point: -e would outrank them (the record's release before each host).
+INTERNAL_NAMES = frozenset({"preflight_release_base_dir"})
 
 
 def internal_extra_vars(names: Iterable[str]) -> list[str]:
-    return sorted(str(name) for name in names if str(name).startswith(INTERNAL_PREFIXES))
+    return sorted(str(name) for name in names if str(name).startswith(INTERNAL_PREFIXES) or str(name) in INTERNAL_NAMES)

@@ -13,6 +13,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ansible_collections.opsgate.release.plugins.plugin_utils.approval_run.internal_variables import INTERNAL_NAMES
+
 from .check_result import BLOCKER, ERROR, FAIL, WAIVED
 from .evaluation import FleetVerdict
 
@@ -22,7 +24,7 @@ INTERNAL_PREFIX = "__preflight_"
 
 def internal_extra_vars(extra_var_names: Iterable[str]) -> str | None:
     """An error when ``-e`` sets a variable the readiness tasks register: it could stand in for the hosts' answers."""
-    named = sorted(name for name in extra_var_names if name.startswith(INTERNAL_PREFIX))
+    named = sorted(name for name in extra_var_names if name.startswith(INTERNAL_PREFIX) or name in INTERNAL_NAMES)
     if named:
         return f"readiness refused: {', '.join(named)} set by extra vars (-e); the readiness checks read only what the hosts answered in this run"
     return None

@@ -325,6 +325,8 @@ def _internal_variable_names() -> list[str]:
     for path in (REPO / "roles").rglob("*.yml"):
         # The roles' working variables, and the inputs and results of the internal role release_host.
         names.update(re.findall(r"\b(__[a-z][a-z0-9_]+|release_host_[a-z0-9_]+)", path.read_text()))
+    # An input a change role gives the readiness tasks (where it reads each host's running release for the record).
+    names.add("preflight_release_base_dir")
     return sorted(names)
 
 
@@ -338,7 +340,19 @@ def test_every_working_variable_of_the_roles_is_refused_from_extra_vars() -> Non
 
 @pytest.mark.parametrize(
     "name",
-    ["__release_host_failure", "release_host_approval", "release_host_change", "__gray_release_plan", "__rollback_step_inputs", "__approval_gate_result"],
+    [
+        "__release_host_failure",
+        "release_host_approval",
+        "release_host_change",
+        "__gray_release_plan",
+        "__rollback_step_inputs",
+        "__approval_gate_result",
+    ],
 )
 def test_a_working_variable_set_by_extra_vars_is_refused(approved: Approved, name: str) -> None:
     approved.refused("-e", json.dumps({name: {"app": "sample_app"}}), expected=INTERNAL)
+
+
+def test_the_release_read_for_the_record_cannot_be_pointed_elsewhere_by_extra_vars(approved: Approved) -> None:
+    """-e outranks what deploy passes the readiness tasks: another base_dir would falsify the archive's release before."""
+    approved.refused("-e", "preflight_release_base_dir=/srv/another-app", expected=("readiness refused: preflight_release_base_dir set by extra vars (-e)",))

@@ -49,6 +49,9 @@ def test_extra_vars_that_would_stand_in_for_the_hosts_answers_are_refused() -> N
     problem = internal_extra_vars({"__preflight_host_facts", "__preflight_validation", "app_version"})
     assert problem is not None
     assert "__preflight_host_facts, __preflight_validation set by extra vars" in problem
+    # Where the readiness call reads each host's running release for the record: -e would point it at another directory.
+    assert "preflight_release_base_dir set by extra vars" in (internal_extra_vars({"preflight_release_base_dir"}) or "")
+    assert internal_extra_vars({"preflight_report_dir"}) is None
 
 
 def test_the_archive_keeps_the_readiness_of_a_refused_run() -> None:
