@@ -78,15 +78,19 @@ class Controller:
         path.write_text(json.dumps({"all": {"hosts": {HOST: host_vars}}}))
         return path
 
-    def deploy(self, spec: dict[str, object] | None, *args: str) -> subprocess.CompletedProcess[str]:
+    def play(self, playbook: str, spec: dict[str, object] | None, *args: str) -> subprocess.CompletedProcess[str]:
+        """ansible-playbook with the token, against a fresh inventory whose host has ``spec``; does not check the exit."""
         self.runs += 1
         return _run(
-            str(PLAYBOOK_BIN), "-i", str(self.inventory(spec)), "-i", str(self.approvals / "policy.yml"), "playbooks/deploy.yml",
-            "-e", f"opsgate_approval_token=@{self.token}", "-e", f"opsgate_report_dir={self.root / 'reports'}", *args,
+            str(PLAYBOOK_BIN), "-i", str(self.inventory(spec)), "-i", str(self.approvals / "policy.yml"), playbook,
+            "-e", f"opsgate_approval_token=@{self.token}", *args,
             env={"OPSGATE_TRUST_ROOT": str(self.approvals / "trust/root.json"),
                  "ANSIBLE_NOCOLOR": "1", "ANSIBLE_REMOTE_TMP": str(self.root / "remote-tmp"), "ANSIBLE_LOCAL_TEMP": str(self.root / "local-tmp")},
             check=False,
         )  # fmt: skip
+
+    def deploy(self, spec: dict[str, object] | None, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.play("playbooks/deploy.yml", spec, "-e", f"opsgate_report_dir={self.root / 'reports'}", *args)
 
     def consumed(self) -> list[dict[str, object]]:
         """Receipts the approval gate leaves when it consumes (or resumes) a token (readiness receipts are not the gate's)."""
@@ -290,14 +294,7 @@ def test_a_wrapper_playbook_cannot_make_up_a_host_s_readiness_facts(controller: 
     wrapper = controller.root / "wrapper.yml"
     evaluate = "" if facts_var is None else EVALUATE.format(reports=controller.root / "reports", facts_var=facts_var)
     wrapper.write_text(WRAPPER.format(made_up=json.dumps(MADE_UP), evaluate=evaluate, version=VERSION, sha=controller.sha))
-    controller.runs += 1
-    done = _run(
-        str(PLAYBOOK_BIN), "-i", str(controller.inventory(MEMORY_ONLY)), "-i", str(controller.approvals / "policy.yml"), str(wrapper),
-        "-e", f"opsgate_approval_token=@{controller.token}",
-        env={"OPSGATE_TRUST_ROOT": str(controller.approvals / "trust/root.json"), "ANSIBLE_NOCOLOR": "1",
-             "ANSIBLE_REMOTE_TMP": str(controller.root / "remote-tmp"), "ANSIBLE_LOCAL_TEMP": str(controller.root / "local-tmp")},
-        check=False,
-    )  # fmt: skip
+    done = controller.play(str(wrapper), MEMORY_ONLY)
 
     text = " ".join(output(done).split())
     assert done.returncode != 0, text
@@ -343,14 +340,7 @@ def test_a_host_s_readiness_facts_cannot_be_asked_of_another_machine(controller:
     wrapper = controller.root / "wrapper.yml"
     evaluate = COLLECT_ELSEWHERE.format(how=how, reports=controller.root / "reports")
     wrapper.write_text(WRAPPER.format(made_up=json.dumps(MADE_UP), evaluate=evaluate, version=VERSION, sha=controller.sha))
-    controller.runs += 1
-    done = _run(
-        str(PLAYBOOK_BIN), "-i", str(controller.inventory(READY_SPEC)), "-i", str(controller.approvals / "policy.yml"), str(wrapper),
-        "-e", f"opsgate_approval_token=@{controller.token}",
-        env={"OPSGATE_TRUST_ROOT": str(controller.approvals / "trust/root.json"), "ANSIBLE_NOCOLOR": "1",
-             "ANSIBLE_REMOTE_TMP": str(controller.root / "remote-tmp"), "ANSIBLE_LOCAL_TEMP": str(controller.root / "local-tmp")},
-        check=False,
-    )  # fmt: skip
+    done = controller.play(str(wrapper), READY_SPEC)
 
     text = " ".join(output(done).split())
     assert done.returncode != 0, text
