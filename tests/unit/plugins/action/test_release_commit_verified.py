@@ -84,6 +84,20 @@ WRAPPER = """
       register: checked
 {steps}
 """
+# release_switch's arguments as the deploy role gives them, for both switch steps.
+SWITCH_ARGS = """\
+        approval: "{{ wrapper_scope }}"
+        change: "{{ signed_change }}"
+        base_dir: "{{ checked.release.base_dir }}"
+        release_id: "{{ checked.release.release_id }}"
+        app: "{{ checked.release.app }}"
+        version: "{{ checked.release.version }}"
+        artifact_sha256: "{{ checked.release.artifact_sha256 }}"
+        change_id: "{{ checked.release.change_id }}"
+        config_files: []
+        config_mode: "{{ checked.release.config_mode }}"
+        before_switch: "{{ checked.release.hooks.before_switch }}"
+"""
 STEPS = {
     "stage": """
     - name: Stage the release
@@ -112,34 +126,15 @@ STEPS = {
     "switch": """
     - name: Switch current
       opsgate.release.release_switch:
-        approval: "{{ wrapper_scope }}"
-        change: "{{ signed_change }}"
-        base_dir: "{{ checked.release.base_dir }}"
-        release_id: "{{ checked.release.release_id }}"
-        app: "{{ checked.release.app }}"
-        version: "{{ checked.release.version }}"
-        artifact_sha256: "{{ checked.release.artifact_sha256 }}"
-        change_id: "{{ checked.release.change_id }}"
-        config_files: []
-        config_mode: "{{ checked.release.config_mode }}"
-        before_switch: "{{ checked.release.hooks.before_switch }}"
-""",
+"""
+    + SWITCH_ARGS,
     # The deploy role's one call: switch, health check and commit; keep_releases may be changed with -e (wrong_keep).
     "switch_commit": """
     - name: Switch current, check the health and record the release as good
       opsgate.release.release_switch:
-        approval: "{{ wrapper_scope }}"
-        change: "{{ signed_change }}"
-        base_dir: "{{ checked.release.base_dir }}"
-        release_id: "{{ checked.release.release_id }}"
-        app: "{{ checked.release.app }}"
-        version: "{{ checked.release.version }}"
-        artifact_sha256: "{{ checked.release.artifact_sha256 }}"
-        change_id: "{{ checked.release.change_id }}"
-        config_files: []
-        config_mode: "{{ checked.release.config_mode }}"
-        before_switch: "{{ checked.release.hooks.before_switch }}"
-        then_health:
+"""
+    + SWITCH_ARGS
+    + """        then_health:
           health: "{{ checked.release.health }}"
           version: "{{ checked.release.version }}"
         then_commit:
