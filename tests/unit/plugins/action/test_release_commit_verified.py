@@ -84,20 +84,28 @@ WRAPPER = """
       register: checked
 {steps}
 """
-# release_switch's arguments as the deploy role gives them, for both switch steps.
-SWITCH_ARGS = """\
-        approval: "{{ wrapper_scope }}"
-        change: "{{ signed_change }}"
-        base_dir: "{{ checked.release.base_dir }}"
+# The release's identity, which every release step presents (the host checks it against the signed change).
+IDENTITY_ARGS = """\
         release_id: "{{ checked.release.release_id }}"
         app: "{{ checked.release.app }}"
         version: "{{ checked.release.version }}"
         artifact_sha256: "{{ checked.release.artifact_sha256 }}"
         change_id: "{{ checked.release.change_id }}"
+"""
+# release_switch's arguments as the deploy role gives them, for both switch steps.
+SWITCH_ARGS = (
+    """\
+        approval: "{{ wrapper_scope }}"
+        change: "{{ signed_change }}"
+        base_dir: "{{ checked.release.base_dir }}"
+"""
+    + IDENTITY_ARGS
+    + """\
         config_files: []
         config_mode: "{{ checked.release.config_mode }}"
         before_switch: "{{ checked.release.hooks.before_switch }}"
 """
+)
 STEPS = {
     "stage": """
     - name: Stage the release
@@ -105,11 +113,9 @@ STEPS = {
         approval: "{{ wrapper_scope }}"
         change: "{{ signed_change }}"
         base_dir: "{{ checked.release.base_dir }}"
-        release_id: "{{ checked.release.release_id }}"
-        app: "{{ checked.release.app }}"
-        version: "{{ checked.release.version }}"
-        artifact_sha256: "{{ checked.release.artifact_sha256 }}"
-        change_id: "{{ checked.release.change_id }}"
+"""
+    + IDENTITY_ARGS
+    + """\
         artifacts: "{{ checked.release.artifacts }}"
         config_files: []
         shared_paths: "{{ checked.release.shared_paths }}"
@@ -153,11 +159,9 @@ STEPS = {
       opsgate.release.release_verify:
         approval: "{{ wrapper_scope }}"
         change: "{{ signed_change }}"
-        release_id: "{{ checked.release.release_id }}"
-        app: "{{ checked.release.app }}"
-        version: "{{ checked.release.version }}"
-        artifact_sha256: "{{ checked.release.artifact_sha256 }}"
-        change_id: "{{ checked.release.change_id }}"
+"""
+    + IDENTITY_ARGS
+    + """\
         verify: "{{ checked.release.verify }}"
       register: verified
       ignore_errors: true
@@ -175,11 +179,9 @@ STEPS = {
         approval: "{{ wrapper_scope }}"
         change: "{{ signed_change | combine({'verify': none}) if edit_change | default(false) and inventory_hostname == 'core-a2' else signed_change }}"
         base_dir: "{{ checked.release.base_dir }}"
-        release_id: "{{ checked.release.release_id }}"
-        app: "{{ checked.release.app }}"
-        version: "{{ checked.release.version }}"
-        artifact_sha256: "{{ checked.release.artifact_sha256 }}"
-        change_id: "{{ checked.release.change_id }}"
+"""
+    + IDENTITY_ARGS
+    + """\
         keep_releases: "{{ checked.release.keep_releases }}"
       register: committed
       ignore_errors: true
