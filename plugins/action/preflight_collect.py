@@ -95,7 +95,7 @@ class ActionModule(ActionBase):
             error=record["error"],
             gather_subset=request["host_facts"]["gather_subset"],
             probes=probes,
-            running_release=answer.get("running_release") if not answer.get("failed") else None,
+            running_release=answer.get("running_release"),
             msg=record["error"] or f"{len(request['host_facts']['gather_subset'])} subset(s), {reached}/{len(probes)} endpoint(s) reached",
         )
         return result

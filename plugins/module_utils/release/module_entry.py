@@ -82,15 +82,19 @@ def switch_follow_ups(params: dict[str, Any], then: dict[str, Any], switched: di
     return result
 
 
+def step_runner() -> Step:
+    """Where a step runs: through the agent when the module runs as the restricted deploy account, else here."""
+    return call_agent if should_delegate() else run_step
+
+
 def read_running_release(base_dir: str) -> dict[str, Any]:
     """The release the host runs under base_dir (id, version, ledger state), for the record of a run; reads only.
 
     Through the agent where the module runs as the restricted deploy account (the release directories are root's). An
     unreadable layout is said in ``error``, never raised: the caller asked for something else (host_facts' facts).
     """
-    run: Step = call_agent if should_delegate() else run_step
     try:
-        report = run("release_info", {"base_dir": base_dir, "target_release_id": ""}, True)
+        report = step_runner()("release_info", {"base_dir": base_dir, "target_release_id": ""}, True)
     except StepFailed as exc:
         return {"base_dir": base_dir, "current": None, "version": None, "state": None, "error": exc.msg}
     marker = report.get("current_marker")
@@ -108,7 +112,7 @@ def run_module(step: str) -> None:
     module = AnsibleModule(argument_spec={**STEP_SPECS[step], **follow_ups}, supports_check_mode=True)
     params = {key: value for key, value in module.params.items() if key not in follow_ups}
     then = {key: module.params[key] for key in follow_ups}
-    run: Step = call_agent if should_delegate() else run_step
+    run = step_runner()
     try:
         result = run(step, params, module.check_mode)
         if any(then.values()):

@@ -333,8 +333,9 @@ COLLECT_ELSEWHERE = """
         ),
         # The request is the spec's: a wrapper cannot narrow it (or point the probes elsewhere) through the task's arguments.
         ("        gather_subset: [os]", "preflight_collect takes only release_base_dir (the host's spec decides what it asks), got gather_subset"),
+        ("        release_base_dir: srv/sample_app", "preflight_collect: release_base_dir must be an absolute path, got 'srv/sample_app'"),
     ],
-    ids=["delegate-to", "task-vars", "task-args"],
+    ids=["delegate-to", "task-vars", "task-args", "relative-base-dir"],
 )
 def test_a_host_s_readiness_facts_cannot_be_asked_of_another_machine(controller: Controller, how: str, refusal: str) -> None:
     wrapper = controller.root / "wrapper.yml"
